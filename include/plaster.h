@@ -1,0 +1,225 @@
+/*
+ * plaster.h - the public C API of plaster: import an ONNX model, build an engine, run it.
+ *
+ * A minimal program (compiled as a test in tests/test_api_example.c):
+ *
+ *     pl_model *model = NULL;
+ *     pl_engine *engine = NULL;
+ *     pl_context *ctx = NULL;
+ *     if (pl_model_load("model.onnx", &model) != PL_OK ||
+ *         pl_engine_build(model, NULL, &engine) != PL_OK ||
+ *         pl_context_create(engine, &ctx) != PL_OK) {
+ *         fprintf(stderr, "plaster: %s\n", pl_last_error());
+ *         ...
+ *     }
+ *     int64_t dims[4] = {1, 3, 224, 224};
+ *     pl_tensor *in = NULL;
+ *     pl_tensor_create(PL_DT_FLOAT, 4, dims, &in);   // zero-filled, caller owns
+ *     pl_tensor *out[1] = {NULL};
+ *     pl_context_run(ctx, 1, &in, 1, out);            // out[0] created, caller owns
+ *     float *y = pl_tensor_data(out[0]);
+ *     pl_tensor_destroy(out[0]); pl_tensor_destroy(in);
+ *     pl_context_destroy(ctx); pl_engine_destroy(engine); pl_model_destroy(model);
+ *
+ * Conventions: every fallible function returns pl_status; on failure the output pointer is
+ * set to NULL and pl_last_error() names the file, node and field at fault. `*_create` and
+ * `*_load` return objects the caller releases with the matching `*_destroy`. Pointers passed
+ * in are borrowed unless a comment says otherwise.
+ */
+#ifndef PLASTER_H
+#define PLASTER_H
+
+#include <stddef.h>
+#include <stdint.h>
+
+#ifdef __cplusplus
+extern "C" {
+#endif
+
+#define PL_VERSION_MAJOR 0
+#define PL_VERSION_MINOR 1
+#define PL_VERSION_PATCH 0
+#define PL_VERSION_STRING "0.1.0"
+
+/* Largest tensor rank plaster accepts; a model asking for more is refused. */
+#define PL_MAX_RANK 16
+
+typedef enum pl_status {
+    PL_OK = 0,
+    PL_ERR_INVALID = 1,     /* malformed model, bad argument, wrong shape or type */
+    PL_ERR_UNSUPPORTED = 2, /* a valid model using an op, type or domain plaster lacks */
+    PL_ERR_IO = 3,          /* a file could not be opened, read or written */
+    PL_ERR_NOMEM = 4,       /* an allocation failed or a size overflowed */
+    PL_ERR_INTERNAL = 5     /* a bug in plaster: please report it */
+} pl_status;
+
+/* Element types; the values are ONNX's TensorProto.DataType numbers. */
+typedef enum pl_dtype {
+    PL_DT_UNDEFINED = 0,
+    PL_DT_FLOAT = 1,
+    PL_DT_UINT8 = 2,
+    PL_DT_INT8 = 3,
+    PL_DT_UINT16 = 4,
+    PL_DT_INT16 = 5,
+    PL_DT_INT32 = 6,
+    PL_DT_INT64 = 7,
+    PL_DT_STRING = 8,
+    PL_DT_BOOL = 9,
+    PL_DT_FLOAT16 = 10,
+    PL_DT_DOUBLE = 11,
+    PL_DT_UINT32 = 12,
+    PL_DT_UINT64 = 13,
+    PL_DT_COMPLEX64 = 14,
+    PL_DT_COMPLEX128 = 15,
+    PL_DT_BFLOAT16 = 16
+} pl_dtype;
+
+/* What a graph input or output holds. */
+typedef enum pl_value_kind {
+    PL_VALUE_TENSOR = 0,
+    PL_VALUE_SEQUENCE = 1, /* ONNX sequence(tensor) */
+    PL_VALUE_OPTIONAL = 2  /* ONNX optional(tensor or sequence) */
+} pl_value_kind;
+
+typedef struct pl_model pl_model;
+typedef struct pl_engine pl_engine;
+typedef struct pl_context pl_context;
+typedef struct pl_tensor pl_tensor;
+
+/* The message of the last failure on this thread ("" when none). Valid until the next call. */
+const char *pl_last_error(void);
+/* Short name of a status ("invalid", "unsupported", ...). */
+const char *pl_status_name(pl_status status);
+/* ONNX name of a dtype ("float", "int64", ...); "undefined" for unknown values. */
+const char *pl_dtype_name(pl_dtype dtype);
+/* Bytes per element; 0 for strings and undefined types. */
+size_t pl_dtype_size(pl_dtype dtype);
+
+/* ---- tensors ---- */
+
+/* A new zero-filled dense tensor (strings start empty). Fails on a negative dim, a rank above
+ * PL_MAX_RANK, or a byte size that overflows. */
+pl_status pl_tensor_create(pl_dtype dtype, int rank, const int64_t *dims, pl_tensor **out);
+void pl_tensor_destroy(pl_tensor *tensor);
+pl_dtype pl_tensor_dtype(const pl_tensor *tensor);
+int pl_tensor_rank(const pl_tensor *tensor);
+/* Borrowed pointer to the rank dims. */
+const int64_t *pl_tensor_dims(const pl_tensor *tensor);
+int64_t pl_tensor_numel(const pl_tensor *tensor);
+size_t pl_tensor_nbytes(const pl_tensor *tensor);
+/* Borrowed pointer to the row-major elements (char ** for strings). */
+void *pl_tensor_data(pl_tensor *tensor);
+/* Read an ONNX TensorProto file (.pb), including raw and typed data. */
+pl_status pl_tensor_load_pb(const char *path, pl_tensor **out);
+/* Write a tensor as an ONNX TensorProto with raw_data (typed fields for strings). */
+pl_status pl_tensor_save_pb(const pl_tensor *tensor, const char *name, const char *path);
+/* Read a value of the given kind from a .pb file: TensorProto, SequenceProto or OptionalProto
+ * (ONNX's onnx-data.proto), as the ONNX backend tests store them. */
+pl_status pl_value_load_pb(const char *path, pl_value_kind kind, pl_tensor **out);
+/* Write a tensor, sequence or optional value as TensorProto / SequenceProto / OptionalProto. */
+pl_status pl_value_save_pb(const pl_tensor *value, pl_value_kind kind, const char *name,
+                           const char *path);
+/* Read / write NumPy .npy files (version 1/2, little-endian, C order). */
+pl_status pl_tensor_load_npy(const char *path, pl_tensor **out);
+pl_status pl_tensor_save_npy(const pl_tensor *tensor, const char *path);
+
+/* Compare `got` with `expected` as numpy.isclose(got, expected, rtol, atol, equal_nan=True)
+ * for floats and exactly for integers, bools and strings; sequences element by element.
+ * Returns 1 when they match, 0 otherwise with the reason in `why` (may be NULL). */
+int pl_tensor_compare(const pl_tensor *expected, const pl_tensor *got, double rtol, double atol,
+                      char *why, size_t why_size);
+
+/* ---- models ---- */
+
+/* Import an ONNX model file. External data is resolved relative to the model's folder and may
+ * not leave it. */
+pl_status pl_model_load(const char *path, pl_model **out);
+/* Import from memory; `base_dir` (may be NULL) resolves external data. Bytes are copied. */
+pl_status pl_model_load_bytes(const void *bytes, size_t size, const char *base_dir,
+                              pl_model **out);
+void pl_model_destroy(pl_model *model);
+
+/* One dimension of a graph input or output: a value, or a symbol when value < 0. */
+typedef struct pl_dim_info {
+    int64_t value;      /* -1 when unknown or symbolic */
+    const char *symbol; /* borrowed; NULL when none */
+} pl_dim_info;
+
+typedef struct pl_io_info {
+    const char *name; /* borrowed from the model */
+    pl_value_kind kind;
+    pl_dtype dtype;   /* PL_DT_UNDEFINED for non-tensor values (sequences, optionals) */
+    int rank;         /* -1 when the model does not say */
+    pl_dim_info dims[PL_MAX_RANK];
+} pl_io_info;
+
+/* Graph inputs exclude initializers, as ONNX backends bind them. */
+int pl_model_input_count(const pl_model *model);
+int pl_model_output_count(const pl_model *model);
+pl_status pl_model_input_info(const pl_model *model, int index, pl_io_info *out);
+pl_status pl_model_output_info(const pl_model *model, int index, pl_io_info *out);
+
+typedef struct pl_model_summary {
+    int64_t ir_version;
+    int64_t opset;        /* default-domain opset */
+    const char *producer; /* borrowed: producer_name + " " + producer_version */
+    const char *domain;
+    const char *graph_name;
+    int64_t node_count;       /* top-level nodes */
+    int64_t initializer_count;
+    int64_t parameter_count;  /* elements in initializers */
+    int64_t parameter_bytes;  /* bytes of initializers */
+} pl_model_summary;
+pl_status pl_model_summary_get(const pl_model *model, pl_model_summary *out);
+
+/* Op histogram over the whole model (subgraphs included). Index 0..count-1. */
+int pl_model_op_count(const pl_model *model);
+/* Borrowed name "domain::Op" or "Op"; occurrences; whether the reference executor has it. */
+pl_status pl_model_op_get(const pl_model *model, int index, const char **op, int64_t *count,
+                          int *supported);
+/* Opset imports: index 0..count-1, domain borrowed ("" is the default domain). */
+int pl_model_opset_count(const pl_model *model);
+pl_status pl_model_opset_get(const pl_model *model, int index, const char **domain,
+                             int64_t *version);
+/* Metadata props, borrowed. */
+int pl_model_metadata_count(const pl_model *model);
+pl_status pl_model_metadata_get(const pl_model *model, int index, const char **key,
+                                const char **value);
+
+/* ---- engines and contexts ---- */
+
+typedef struct pl_build_options {
+    const char *backend; /* "reference" (default) */
+    int threads;         /* 0: library default */
+} pl_build_options;
+
+/* Build an engine for `model` (borrowed: it must outlive the engine). Fails with
+ * PL_ERR_UNSUPPORTED naming the first op no backend implements. */
+pl_status pl_engine_build(const pl_model *model, const pl_build_options *options,
+                          pl_engine **out);
+void pl_engine_destroy(pl_engine *engine);
+
+/* An execution context holds per-run state; several may share one engine. */
+pl_status pl_context_create(pl_engine *engine, pl_context **out);
+void pl_context_destroy(pl_context *ctx);
+
+/* Run with `n_inputs` inputs bound to the graph inputs in order (borrowed). Creates
+ * `n_outputs` output tensors (the caller destroys them); n_outputs may be smaller than the
+ * model's count. Fails naming the input when a count, shape or type does not match.
+ * A sequence-typed output is returned as a tensor of kind sequence (see pl_tensor_seq_*). */
+pl_status pl_context_run(pl_context *ctx, int n_inputs, pl_tensor *const *inputs,
+                         int n_outputs, pl_tensor **outputs);
+
+/* Sequence values (ONNX sequence types): -1 for a plain tensor, else the element count. */
+int pl_tensor_seq_length(const pl_tensor *tensor);
+/* Borrowed element `index` of a sequence. */
+pl_tensor *pl_tensor_seq_at(pl_tensor *tensor, int index);
+/* A new sequence of `count` tensors; takes ownership of the items. */
+pl_status pl_tensor_seq_create(int count, pl_tensor **items, pl_tensor **out);
+/* Optional values: 1 when this is an empty optional (ONNX optional type with no element). */
+int pl_tensor_is_none(const pl_tensor *tensor);
+
+#ifdef __cplusplus
+}
+#endif
+#endif

@@ -1,0 +1,30 @@
+#!/usr/bin/env bash
+# Installs the Debian packages plaster needs, only those missing; prints what it installs.
+# Idempotent: a second run installs nothing. Run as root (or through sudo).
+set -euo pipefail
+
+BUILD=(build-essential cmake pkg-config protobuf-c-compiler libprotobuf-c-dev libonnx-dev
+       libcmocka-dev clang libclang-rt-14-dev)
+DATA=(libonnx-testdata dataset-fashion-mnist)
+PYTHON=(python3-onnx python3-numpy python3-torch python3-torchvision python3-venv)
+
+want=("${BUILD[@]}" "${DATA[@]}")
+if [ "${PL_DEPS_PYTHON:-1}" = 1 ]; then want+=("${PYTHON[@]}"); fi
+
+missing=()
+for p in "${want[@]}"; do
+    if ! dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q "install ok installed"; then
+        missing+=("$p")
+    fi
+done
+if [ ${#missing[@]} -eq 0 ]; then
+    echo "deps: all ${#want[@]} Debian packages are installed"
+    exit 0
+fi
+echo "deps: installing ${missing[*]}"
+SUDO=""
+if [ "$(id -u)" != 0 ]; then SUDO=sudo; fi
+export DEBIAN_FRONTEND=noninteractive
+$SUDO apt-get update -qq
+$SUDO apt-get install -y -qq --no-install-recommends "${missing[@]}" >/dev/null
+echo "deps: installed ${#missing[@]} package(s)"

@@ -1,0 +1,6 @@
+/* elementwise.c - reference kernels (to be filled). */
+#include "ops.h"
+
+const pl_op_schema pl_ops_elementwise[] = {
+    {0},
+};

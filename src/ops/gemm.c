@@ -1,0 +1,6 @@
+/* gemm.c - reference kernels (to be filled). */
+#include "ops.h"
+
+const pl_op_schema pl_ops_gemm[] = {
+    {0},
+};

@@ -1,0 +1,6 @@
+/* rnn.c - reference kernels (to be filled). */
+#include "ops.h"
+
+const pl_op_schema pl_ops_rnn[] = {
+    {0},
+};

@@ -1,0 +1,27 @@
+/* cli.h - shared pieces of the plaster command-line tool (built only on plaster.h). */
+#ifndef PL_CLI_H
+#define PL_CLI_H
+
+#include "plaster.h"
+
+#include <stdbool.h>
+#include <stdio.h>
+
+/* Print "plaster CMD: message" to stderr and return the exit code for `status`
+ * (2 for unsupported, 1 otherwise). */
+int cli_fail(const char *cmd, pl_status status);
+/* Print "plaster CMD: message" for a usage error and return 1. */
+int cli_usage_error(const char *cmd, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
+/* True when `arg` is "--help" or "-h". */
+bool cli_is_help(const char *arg);
+void cli_print_version(void);
+/* "[1,3,N,224]" for an io info. */
+const char *cli_shape_str(const pl_io_info *info, char *buf, size_t size);
+/* Shell-quoted JSON string escape into out. */
+void cli_json_string(FILE *f, const char *s);
+
+int cmd_run(int argc, char **argv);
+int cmd_info(int argc, char **argv);
+int cmd_conformance(int argc, char **argv);
+
+#endif
