@@ -162,6 +162,17 @@ int cmd_info(int argc, char **argv) {
         if (unsupported) printf("support:    %d op type(s) not supported (marked above)\n", unsupported);
         else printf("support:    every op is supported\n");
     }
+    if (unsupported) {
+        fprintf(stderr, "plaster info: %s: %d op type(s) not supported:", path, unsupported);
+        for (int i = 0; i < pl_model_op_count(m); i++) {
+            const char *op;
+            int64_t count;
+            int ok;
+            pl_model_op_get(m, i, &op, &count, &ok);
+            if (!ok) fprintf(stderr, " %s", op);
+        }
+        fprintf(stderr, "\n");
+    }
     pl_model_destroy(m);
     return unsupported ? 2 : 0;
 }

@@ -1,0 +1,76 @@
+#!/usr/bin/env bash
+# CLI tests: every bad input gets a one-line error naming what is wrong and the documented exit
+# status (1 error, 2 unsupported); good input works. usage: tests/cli_test.sh PLASTER
+set -u
+PLASTER=$1
+ROOT=$(cd "$(dirname "$0")/.." && pwd)
+T=$(mktemp -d)
+trap 'rm -rf "$T"' EXIT
+/usr/bin/python3 "$ROOT/tests/make_bad_inputs.py" "$T" || { echo "cannot generate bad inputs"; exit 1; }
+pass=0
+fail=0
+
+# expect CODE PATTERN -- command...: exit status CODE, stderr one line matching PATTERN, no crash
+expect() {
+    local code=$1 pattern=$2
+    shift 3
+    "$@" >"$T/out" 2>"$T/err"
+    local rc=$?
+    local lines
+    lines=$(wc -l <"$T/err")
+    if [ "$rc" -eq "$code" ] && grep -qE -- "$pattern" "$T/err" && [ "$lines" -eq 1 ]; then
+        pass=$((pass + 1))
+    else
+        fail=$((fail + 1))
+        echo "FAIL: $* -> exit $rc (want $code), stderr ($lines lines):"
+        sed 's/^/    /' "$T/err"
+    fi
+}
+
+M=$T
+expect 1 "empty"                   -- "$PLASTER" run "$M/empty.onnx" --input-dir "$M/good" --output-dir "$T/o"
+expect 1 "protobuf parse failed"   -- "$PLASTER" run "$M/text.onnx" --input-dir "$M/good" --output-dir "$T/o"
+expect 1 "truncated.onnx"          -- "$PLASTER" run "$M/truncated.onnx" --input-dir "$M/good" --output-dir "$T/o"
+expect 1 "cannot open"             -- "$PLASTER" run "$M/absent.onnx" --input-dir "$M/good" --output-dir "$T/o"
+expect 1 "takes 1 inputs"          -- "$PLASTER" run "$M/relu.onnx" --input-dir "$M/too_many" --output-dir "$T/o"
+expect 1 "input_0.pb: missing"     -- "$PLASTER" run "$M/relu.onnx" --input-dir "$M/empty_dir" --output-dir "$T/o"
+expect 1 "'x' must be float, got int64" -- "$PLASTER" run "$M/relu.onnx" --input-dir "$M/wrong_type" --output-dir "$T/o"
+expect 1 "'x' must have rank 2"    -- "$PLASTER" run "$M/relu.onnx" --input-dir "$M/wrong_rank" --output-dir "$T/o"
+expect 1 "dim 1 must be 4"         -- "$PLASTER" run "$M/relu.onnx" --input-dir "$M/wrong_dim" --output-dir "$T/o"
+expect 1 "overflows"               -- "$PLASTER" run "$M/relu.onnx" --input-dir "$M/huge_input" --output-dir "$T/o"
+expect 1 "initializer 'w'.*overflows" -- "$PLASTER" run "$M/overflow_init.onnx" --input-dir "$M/good" --output-dir "$T/o"
+expect 1 "weights_absent.bin"      -- "$PLASTER" run "$M/missing_external.onnx" --input-dir "$M/good" --output-dir "$T/o"
+expect 1 "leaves the model's folder" -- "$PLASTER" run "$M/escaping_external.onnx" --input-dir "$M/good" --output-dir "$T/o"
+expect 2 "com.example.unknown"     -- "$PLASTER" run "$M/unknown_domain.onnx" --input-dir "$M/good" --output-dir "$T/o"
+expect 2 "FrobnicateTensor"        -- "$PLASTER" run "$M/unsupported_op.onnx" --input-dir "$M/good" --output-dir "$T/o"
+expect 1 "node 'add0'.*'ghost'"    -- "$PLASTER" run "$M/undefined_input.onnx" --input-dir "$M/good" --output-dir "$T/o"
+expect 1 "output-dir is required"  -- "$PLASTER" run "$M/relu.onnx" --input-dir "$M/good"
+expect 1 "unknown command"         -- "$PLASTER" frobnicate
+expect 1 "--format must be"        -- "$PLASTER" run "$M/relu.onnx" --input-dir "$M/good" --output-dir "$T/o" --format xml
+expect 2 "FrobnicateTensor"        -- "$PLASTER" info "$M/unsupported_op.onnx" --json
+
+# good paths: run writes the output; info and --help and --version work
+if "$PLASTER" run "$M/relu.onnx" --input-dir "$M/good" --output-dir "$T/ok" --quiet && [ -f "$T/ok/output_0.pb" ]; then
+    pass=$((pass + 1))
+else
+    fail=$((fail + 1)); echo "FAIL: good run"
+fi
+"$PLASTER" run "$M/relu.onnx" --input-dir "$M/good" --output-dir "$T/okj" --json >"$T/json" 2>&1
+if /usr/bin/python3 -c "import json,sys; d=json.load(open(sys.argv[1])); assert d['outputs'][0]['shape']==[1,4]" "$T/json"; then
+    pass=$((pass + 1))
+else
+    fail=$((fail + 1)); echo "FAIL: run --json"; cat "$T/json"
+fi
+"$PLASTER" info "$M/relu.onnx" --json >"$T/info.json"
+if /usr/bin/python3 -c "import json,sys; d=json.load(open(sys.argv[1])); assert d['inputs'][0]['shape']==['N',4] and d['all_ops_supported']" "$T/info.json"; then
+    pass=$((pass + 1))
+else
+    fail=$((fail + 1)); echo "FAIL: info --json"; cat "$T/info.json"
+fi
+for cmd in run info conformance; do
+    if "$PLASTER" $cmd --help | grep -q "usage: plaster $cmd"; then pass=$((pass + 1)); else fail=$((fail + 1)); echo "FAIL: $cmd --help"; fi
+done
+if "$PLASTER" --version | grep -q "^plaster [0-9]"; then pass=$((pass + 1)); else fail=$((fail + 1)); echo "FAIL: --version"; fi
+
+echo "$pass passed, $fail failed"
+[ "$fail" -eq 0 ]

@@ -1,0 +1,79 @@
+#!/usr/bin/python3
+"""Writes the malformed models and inputs that tests/cli_test.sh feeds to the CLI.
+
+usage: /usr/bin/python3 tests/make_bad_inputs.py OUT_DIR
+"""
+import os, sys
+
+import numpy as np
+import onnx
+from onnx import TensorProto, helper, numpy_helper
+
+out = sys.argv[1]
+os.makedirs(out, exist_ok=True)
+
+
+def save(model, name):
+    onnx.save(model, os.path.join(out, name))
+
+
+def relu_graph(extra_init=None, nodes=None, domain_imports=None):
+    x = helper.make_tensor_value_info("x", TensorProto.FLOAT, ["N", 4])
+    y = helper.make_tensor_value_info("y", TensorProto.FLOAT, ["N", 4])
+    g = helper.make_graph(nodes or [helper.make_node("Relu", ["x"], ["y"], name="relu0")], "g", [x], [y],
+                          initializer=extra_init or [])
+    imports = [helper.make_opsetid("", 13)] + (domain_imports or [])
+    return helper.make_model(g, opset_imports=imports)
+
+
+# a good model and good input
+save(relu_graph(), "relu.onnx")
+good = os.path.join(out, "good")
+os.makedirs(good, exist_ok=True)
+with open(os.path.join(good, "input_0.pb"), "wb") as f:
+    f.write(numpy_helper.from_array(np.array([[-1, 2, -3, 4]], np.float32)).SerializeToString())
+
+# wrong type, wrong rank, wrong dim, too many inputs, missing input
+for name, arr in (("wrong_type", np.zeros((1, 4), np.int64)), ("wrong_rank", np.zeros((4,), np.float32)),
+                  ("wrong_dim", np.zeros((1, 5), np.float32))):
+    d = os.path.join(out, name)
+    os.makedirs(d, exist_ok=True)
+    with open(os.path.join(d, "input_0.pb"), "wb") as f:
+        f.write(numpy_helper.from_array(arr).SerializeToString())
+d = os.path.join(out, "too_many")
+os.makedirs(d, exist_ok=True)
+for i in range(2):
+    with open(os.path.join(d, "input_%d.pb" % i), "wb") as f:
+        f.write(numpy_helper.from_array(np.zeros((1, 4), np.float32)).SerializeToString())
+os.makedirs(os.path.join(out, "empty_dir"), exist_ok=True)
+
+# an input tensor whose dims overflow
+d = os.path.join(out, "huge_input")
+os.makedirs(d, exist_ok=True)
+t = TensorProto(name="x", data_type=TensorProto.FLOAT, dims=[2**40, 2**40])
+with open(os.path.join(d, "input_0.pb"), "wb") as f:
+    f.write(t.SerializeToString())
+
+# an initializer whose dims overflow
+w = TensorProto(name="w", data_type=TensorProto.FLOAT, dims=[2**31, 2**31, 2**31], raw_data=b"\0" * 16)
+save(relu_graph(extra_init=[w], nodes=[helper.make_node("Mul", ["x", "w"], ["y"], name="mul0")]),
+     "overflow_init.onnx")
+
+# external data: missing file, and a location that leaves the model's folder
+for name, loc in (("missing_external.onnx", "weights_absent.bin"), ("escaping_external.onnx", "../../etc/passwd")):
+    w = TensorProto(name="w", data_type=TensorProto.FLOAT, dims=[4])
+    w.data_location = TensorProto.EXTERNAL
+    e = w.external_data.add()
+    e.key, e.value = "location", loc
+    save(relu_graph(extra_init=[w], nodes=[helper.make_node("Mul", ["x", "w"], ["y"], name="mul0")]), name)
+
+# unknown opset domain; unsupported op; undefined input
+save(relu_graph(domain_imports=[helper.make_opsetid("com.example.unknown", 1)]), "unknown_domain.onnx")
+save(relu_graph(nodes=[helper.make_node("FrobnicateTensor", ["x"], ["y"], name="frob0")]), "unsupported_op.onnx")
+save(relu_graph(nodes=[helper.make_node("Add", ["x", "ghost"], ["y"], name="add0")]), "undefined_input.onnx")
+
+# truncated, non-protobuf and empty files
+raw = open(os.path.join(out, "relu.onnx"), "rb").read()
+open(os.path.join(out, "truncated.onnx"), "wb").write(raw[: len(raw) // 2])
+open(os.path.join(out, "text.onnx"), "w").write("this is a text file, not an ONNX model\n")
+open(os.path.join(out, "empty.onnx"), "wb").close()
