@@ -1,10 +1,10 @@
 # plaster - top-level entry points. `make demo` and `make test` do all set-up on Debian 12.
 BUILD ?= build
 ASAN_BUILD ?= build/asan
+FUZZ_BUILD ?= build/fuzz
 JOBS ?= $(shell nproc)
-DEMO_MODEL ?= examples/models/mnist_cnn.onnx
 
-.PHONY: all deps build asan test demo clean
+.PHONY: all deps build asan fuzz test demo conformance clean
 
 all: build
 
@@ -15,12 +15,26 @@ build:
 	@cmake -S . -B $(BUILD) -DCMAKE_BUILD_TYPE=Release >/dev/null
 	@cmake --build $(BUILD) -j $(JOBS)
 
+# ASan + UBSan build of everything; its tests exclude the slow real-model comparison.
 asan:
-	@cmake -S . -B $(ASAN_BUILD) -DCMAKE_BUILD_TYPE=Debug -DPL_SANITIZE=ON >/dev/null
+	@cmake -S . -B $(ASAN_BUILD) -DCMAKE_BUILD_TYPE=RelWithDebInfo -DCMAKE_C_FLAGS_RELWITHDEBINFO="-O1 -g" -DPL_SANITIZE=ON >/dev/null
 	@cmake --build $(ASAN_BUILD) -j $(JOBS)
 
-test: deps build asan
+# libFuzzer target for the model loader (clang).
+fuzz:
+	@CC=clang cmake -S . -B $(FUZZ_BUILD) -DCMAKE_BUILD_TYPE=RelWithDebInfo -DPL_FUZZ=ON -DPL_WERROR=OFF >/dev/null
+	@cmake --build $(FUZZ_BUILD) -j $(JOBS) --target fuzz_load
+
+test: deps build asan fuzz
+	@echo "== tests (release build)"
 	@cd $(BUILD) && ctest --output-on-failure -j $(JOBS)
+	@echo "== tests under AddressSanitizer + UndefinedBehaviorSanitizer"
+	@cd $(ASAN_BUILD) && ctest --output-on-failure -j $(JOBS) -LE 'slow|fuzz'
+	@echo "== loader fuzzing smoke run"
+	@cd $(FUZZ_BUILD) && ctest --output-on-failure -L fuzz
+
+conformance: build
+	@$(BUILD)/plaster conformance
 
 demo: deps build
 	@bash scripts/demo.sh $(BUILD)/plaster

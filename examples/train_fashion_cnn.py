@@ -1,7 +1,8 @@
 #!/usr/bin/python3
-"""Trains the small CNN that plaster embeds as its default model (examples/models/fashion_cnn.onnx)
+"""Trains the small CNN that plaster embeds as its default model (examples/models/fashion_cnn/model.onnx)
 on Debian's Fashion-MNIST (package dataset-fashion-mnist) with Debian's PyTorch, and exports it
-to ONNX (opset 13, dynamic batch) with one test data set (input_0.pb / output_0.pb).
+to ONNX (opset 13, dynamic batch) with one test data set (test_data_set_0/input_0.pb, output_0.pb: four test images and
+PyTorch's logits), in the ONNX backend-test layout.
 
 usage: /usr/bin/python3 examples/train_fashion_cnn.py [OUT_DIR] [--epochs N] [--seed S]
 """
@@ -72,7 +73,9 @@ def main():
         acc = float((pred.numpy() == yt).mean())
         print("epoch %d: test top-1 %.4f" % (epoch + 1, acc), file=sys.stderr)
     os.makedirs(args.out, exist_ok=True)
-    path = os.path.join(args.out, "fashion_cnn.onnx")
+    case = os.path.join(args.out, "fashion_cnn")
+    os.makedirs(case, exist_ok=True)
+    path = os.path.join(case, "model.onnx")
     sample = torch.from_numpy(xt[:4, None])
     torch.onnx.export(model, sample, path, opset_version=13, input_names=["image"],
                       output_names=["logits"], dynamic_axes={"image": {0: "N"}, "logits": {0: "N"}})
@@ -85,7 +88,7 @@ def main():
         p = m.metadata_props.add()
         p.key, p.value = k, v
     onnx.save(m, path)
-    ds = os.path.join(args.out, "fashion_cnn_data", "test_data_set_0")
+    ds = os.path.join(case, "test_data_set_0")
     os.makedirs(ds, exist_ok=True)
     with torch.no_grad():
         out = model(sample).numpy()

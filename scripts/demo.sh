@@ -1,0 +1,18 @@
+#!/usr/bin/env bash
+# The demo: describe the embedded default model (a CNN trained on Fashion-MNIST), run it on its
+# four test images, and check the outputs against PyTorch's.
+# usage: scripts/demo.sh PLASTER
+set -eu
+PLASTER=$1
+ROOT=$(cd "$(dirname "$0")/.." && pwd)
+CASE=$ROOT/examples/models/fashion_cnn
+MODEL=$CASE/model.onnx
+OUT=${PL_DEMO_OUT:-$ROOT/build/demo}
+echo "== plaster info $MODEL"
+"$PLASTER" info "$MODEL"
+echo
+echo "== plaster run (4 Fashion-MNIST test images) -> $OUT"
+"$PLASTER" run "$MODEL" --input-dir "$CASE/test_data_set_0" --output-dir "$OUT"
+echo
+echo "== outputs against PyTorch's (the conformance comparer, rtol 1e-3, atol 1e-5)"
+"$PLASTER" conformance "$CASE" --verbose --quiet
