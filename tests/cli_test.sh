@@ -67,6 +67,13 @@ if /usr/bin/python3 -c "import json,sys; d=json.load(open(sys.argv[1])); assert 
 else
     fail=$((fail + 1)); echo "FAIL: info --json"; cat "$T/info.json"
 fi
+# model-local functions are inlined, with the caller's attribute values
+if "$PLASTER" run "$M/function.onnx" --input-dir "$M/function_in" --output-dir "$T/fn" --format npy --quiet &&
+   /usr/bin/python3 -c "import numpy as np,sys; z=np.load(sys.argv[1]); assert np.allclose(z, [-0.4, 2.0]), z" "$T/fn/output_0.npy"; then
+    pass=$((pass + 1))
+else
+    fail=$((fail + 1)); echo "FAIL: model-local function"
+fi
 for cmd in run info conformance; do
     if "$PLASTER" $cmd --help | grep -q "usage: plaster $cmd"; then pass=$((pass + 1)); else fail=$((fail + 1)); echo "FAIL: $cmd --help"; fi
 done

@@ -77,3 +77,20 @@ raw = open(os.path.join(out, "relu.onnx"), "rb").read()
 open(os.path.join(out, "truncated.onnx"), "wb").write(raw[: len(raw) // 2])
 open(os.path.join(out, "text.onnx"), "w").write("this is a text file, not an ONNX model\n")
 open(os.path.join(out, "empty.onnx"), "wb").close()
+
+# a model-local function (inlined at load), whose LeakyRelu alpha comes from the call's attribute
+fn = helper.make_function("local.fn", "AddLeaky", ["a", "b"], ["c"],
+                          [helper.make_node("Add", ["a", "b"], ["t"]),
+                           helper.make_node("LeakyRelu", ["t"], ["c"], alpha=0.0)],
+                          [helper.make_opsetid("", 13)], [])
+fn.node[1].attribute[0].ref_attr_name = "slope"
+g = helper.make_graph([helper.make_node("AddLeaky", ["x", "y"], ["z"], domain="local.fn", slope=0.2)], "g",
+                      [helper.make_tensor_value_info("x", TensorProto.FLOAT, [2]),
+                       helper.make_tensor_value_info("y", TensorProto.FLOAT, [2])],
+                      [helper.make_tensor_value_info("z", TensorProto.FLOAT, [2])])
+save(helper.make_model(g, opset_imports=[helper.make_opsetid("", 13), helper.make_opsetid("local.fn", 1)],
+                       functions=[fn]), "function.onnx")
+d = os.path.join(out, "function_in")
+os.makedirs(d, exist_ok=True)
+np.save(os.path.join(d, "input_0.npy"), np.array([-1, 2], np.float32))
+np.save(os.path.join(d, "input_1.npy"), np.array([-1, 0], np.float32))

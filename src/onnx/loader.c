@@ -6,7 +6,12 @@
 #include <stdlib.h>
 #include <string.h>
 
-static pl_status load_graph(const Onnx__GraphProto *gp, pl_graph *parent, const char *base_dir,
+typedef struct load_ctx {
+    const char *base_dir;          /* resolves external data */
+    const Onnx__ModelProto *model; /* its model-local functions are inlined */
+} load_ctx;
+
+static pl_status load_graph(const Onnx__GraphProto *gp, pl_graph *parent, const load_ctx *lc,
                             pl_graph **out);
 
 static pl_status type_info(const Onnx__TypeProto *tp, const char *what, pl_value_info *info) {
@@ -77,7 +82,7 @@ static char *bytes_dup(const ProtobufCBinaryData *b) {
     return s;
 }
 
-static pl_status load_attr(const Onnx__AttributeProto *ap, pl_graph *g, const char *base_dir,
+static pl_status load_attr(const Onnx__AttributeProto *ap, pl_graph *g, const load_ctx *lc,
                            const char *node_what, pl_attr *a) {
     memset(a, 0, sizeof *a);
     a->name = pl_strdup(ap->name);
@@ -111,11 +116,11 @@ static pl_status load_attr(const Onnx__AttributeProto *ap, pl_graph *g, const ch
         break;
     case PL_ATTR_TENSOR:
         if (!ap->t) return pl_err(PL_ERR_INVALID, "%s is of type TENSOR but holds none", what);
-        return pl_tensor_from_proto(ap->t, base_dir, what, &a->t);
+        return pl_tensor_from_proto(ap->t, lc->base_dir, what, &a->t);
     case PL_ATTR_GRAPH:
         if (!ap->g) return pl_err(PL_ERR_INVALID, "%s is of type GRAPH but holds none", what);
     {
-        pl_status st = load_graph(ap->g, g, base_dir, &a->g);
+        pl_status st = load_graph(ap->g, g, lc, &a->g);
         return st == PL_OK ? PL_OK : pl_err_prefix(st, "%s", what);
     }
     case PL_ATTR_FLOATS:
@@ -144,14 +149,14 @@ static pl_status load_attr(const Onnx__AttributeProto *ap, pl_graph *g, const ch
         if (!a->tensors) return pl_err(PL_ERR_NOMEM, "out of memory");
         a->n = (int)ap->n_tensors;
         for (size_t i = 0; i < ap->n_tensors; i++)
-            PL_TRY(pl_tensor_from_proto(ap->tensors[i], base_dir, what, &a->tensors[i]));
+            PL_TRY(pl_tensor_from_proto(ap->tensors[i], lc->base_dir, what, &a->tensors[i]));
         break;
     case PL_ATTR_GRAPHS:
         a->graphs = calloc(ap->n_graphs ? ap->n_graphs : 1, sizeof(pl_graph *));
         if (!a->graphs) return pl_err(PL_ERR_NOMEM, "out of memory");
         a->n = (int)ap->n_graphs;
         for (size_t i = 0; i < ap->n_graphs; i++)
-            PL_TRY(load_graph(ap->graphs[i], g, base_dir, &a->graphs[i]));
+            PL_TRY(load_graph(ap->graphs[i], g, lc, &a->graphs[i]));
         break;
     case PL_ATTR_TYPE_PROTO: a->type_elem = type_elem(ap->tp); break;
     case PL_ATTR_SPARSE_TENSOR:
@@ -189,7 +194,7 @@ static pl_status value_list(pl_graph *g, Onnx__ValueInfoProto *const *vi, size_t
 }
 
 static pl_status load_node(const Onnx__NodeProto *np, int index, pl_graph *g,
-                           const char *base_dir, pl_node *n) {
+                           const load_ctx *lc, pl_node *n) {
     memset(n, 0, sizeof *n);
     char genname[64];
     snprintf(genname, sizeof genname, "#%d", index);
@@ -216,12 +221,12 @@ static pl_status load_node(const Onnx__NodeProto *np, int index, pl_graph *g,
     }
     for (size_t i = 0; i < np->n_attribute; i++) {
         n->n_attr = (int)i + 1;
-        PL_TRY(load_attr(np->attribute[i], g, base_dir, what, &n->attrs[i]));
+        PL_TRY(load_attr(np->attribute[i], g, lc, what, &n->attrs[i]));
     }
     return PL_OK;
 }
 
-static pl_status load_graph(const Onnx__GraphProto *gp, pl_graph *parent, const char *base_dir,
+static pl_status load_graph(const Onnx__GraphProto *gp, pl_graph *parent, const load_ctx *lc,
                             pl_graph **out) {
     *out = NULL;
     pl_graph *g = pl_graph_new(parent);
@@ -250,7 +255,7 @@ static pl_status load_graph(const Onnx__GraphProto *gp, pl_graph *parent, const 
             st = pl_err(PL_ERR_INVALID, "%s is defined twice", what);
             break;
         }
-        st = pl_tensor_from_proto(tp, base_dir, what, &g->values[v].init);
+        st = pl_tensor_from_proto(tp, lc->base_dir, what, &g->values[v].init);
         if (st == PL_OK && g->values[v].info.dtype == PL_DT_UNDEFINED) {
             pl_value_info *info = &g->values[v].info;
             info->dtype = g->values[v].init->dtype;
@@ -258,14 +263,18 @@ static pl_status load_graph(const Onnx__GraphProto *gp, pl_graph *parent, const 
             memcpy(info->dims, g->values[v].init->dims, sizeof info->dims);
         }
     }
+    pl_fn_expansion fx = {.nodes = gp->node, .n_nodes = gp->n_node};
+    if (st == PL_OK && lc->model && lc->model->n_functions)
+        st = pl_onnx_inline_functions(lc->model, gp->node, gp->n_node, &fx);
     if (st == PL_OK) {
-        g->nodes = calloc(gp->n_node ? gp->n_node : 1, sizeof(pl_node));
+        g->nodes = calloc(fx.n_nodes ? fx.n_nodes : 1, sizeof(pl_node));
         if (!g->nodes) st = pl_err(PL_ERR_NOMEM, "out of memory");
     }
-    for (size_t i = 0; st == PL_OK && i < gp->n_node; i++) {
+    for (size_t i = 0; st == PL_OK && i < fx.n_nodes; i++) {
         g->n_nodes = (int)i + 1;
-        st = load_node(gp->node[i], (int)i, g, base_dir, &g->nodes[i]);
+        st = load_node(fx.nodes[i], (int)i, g, lc, &g->nodes[i]);
     }
+    pl_onnx_expansion_free(&fx);
     for (size_t i = 0; st == PL_OK && i < gp->n_value_info; i++) {
         const Onnx__ValueInfoProto *vi = gp->value_info[i];
         if (!vi->name || !vi->name[0]) continue;
@@ -325,7 +334,8 @@ static pl_status load_model(const Onnx__ModelProto *mp, pl_model *m) {
         if (!m->meta_keys[i] || !m->meta_values[i]) return pl_err(PL_ERR_NOMEM, "out of memory");
     }
     if (!mp->graph) return pl_err(PL_ERR_INVALID, "the model has no graph");
-    PL_TRY(load_graph(mp->graph, NULL, m->base_dir, &m->graph));
+    load_ctx lc = {.base_dir = m->base_dir, .model = mp};
+    PL_TRY(load_graph(mp->graph, NULL, &lc, &m->graph));
     pl_graph *g = m->graph;
     m->real_inputs = calloc(g->n_inputs ? (size_t)g->n_inputs : 1, sizeof(int));
     if (!m->real_inputs) return pl_err(PL_ERR_NOMEM, "out of memory");
