@@ -217,7 +217,8 @@ pl_status pl_context_run(pl_context *ctx, int n_inputs, pl_tensor *const *inputs
         const pl_value *v = &g->values[g->inputs[i]];
         bound[i] = v->init ? v->init : inputs[k++];
     }
-    pl_status st = pl_exec_graph(g, NULL, g->n_inputs, bound, n_outputs, outputs);
+    pl_status st = pl_exec_graph_hooked(g, NULL, ctx->hook, ctx->hook_user, g->n_inputs, bound,
+                                        n_outputs, outputs);
     free(bound);
     return st;
 }

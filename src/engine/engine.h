@@ -10,12 +10,21 @@ struct pl_engine {
     char backend[32];
 };
 
+/* Called after each top-level node runs (not for nodes inside If/Loop/Scan bodies, whose time
+ * is counted in their parent node): its inputs, outputs and wall time in nanoseconds. */
+typedef void (*pl_node_hook)(void *user, int node_index, const pl_node *node,
+                             const pl_tensor *const *inputs, pl_tensor *const *outputs, double ns);
+
 struct pl_context {
     pl_engine *engine; /* borrowed */
+    pl_node_hook hook; /* NULL: none */
+    void *hook_user;
 };
 
 struct pl_frame {
     const pl_graph *g;
+    pl_node_hook hook; /* only set on the top-level frame */
+    void *hook_user;
     pl_tensor **vals; /* per value; borrowed unless owned[i] */
     bool *owned;
     int *uses;        /* remaining reads of each value in this run */
@@ -26,5 +35,9 @@ struct pl_frame {
  * first n_outputs outputs, owned by the caller. `parent` supplies outer-scope values. */
 pl_status pl_exec_graph(const pl_graph *g, pl_frame *parent, int n_inputs,
                         pl_tensor *const *inputs, int n_outputs, pl_tensor **outputs);
+/* The same with a per-node hook (NULL for none) on the graph's own nodes. */
+pl_status pl_exec_graph_hooked(const pl_graph *g, pl_frame *parent, pl_node_hook hook, void *user,
+                               int n_inputs, pl_tensor *const *inputs, int n_outputs,
+                               pl_tensor **outputs);
 
 #endif

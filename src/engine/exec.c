@@ -5,6 +5,13 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <time.h>
+
+static double now_ns(void) {
+    struct timespec ts;
+    clock_gettime(CLOCK_MONOTONIC, &ts);
+    return (double)ts.tv_sec * 1e9 + (double)ts.tv_nsec;
+}
 
 static void frame_free(pl_frame *f) {
     if (f->vals)
@@ -62,7 +69,7 @@ static void release_reads(pl_frame *f, const pl_node *node) {
     (void)g;
 }
 
-static pl_status run_node(pl_frame *f, const pl_node *node) {
+static pl_status run_node(pl_frame *f, int index, const pl_node *node) {
     const pl_graph *g = f->g;
     if (!node->schema)
         return pl_err(PL_ERR_UNSUPPORTED, "node '%s': op %s%s%s (opset %lld) is not supported",
@@ -99,7 +106,9 @@ static pl_status run_node(pl_frame *f, const pl_node *node) {
     for (int i = 0; i < node->n_in; i++)
         if (node->in[i] >= 0 && !in[i])
             st = pl_err(PL_ERR_INTERNAL, "input '%s' has no value", g->values[node->in[i]].name);
+    double t0 = f->hook ? now_ns() : 0;
     if (st == PL_OK) st = s->run(&ctx);
+    if (st == PL_OK && f->hook) f->hook(f->hook_user, index, node, in, out, now_ns() - t0);
     for (int i = 0; st == PL_OK && i < node->n_out; i++)
         if (node->out[i] >= 0 && !out[i])
             st = pl_err(PL_ERR_INTERNAL, "output %d was not produced by the kernel", i);
@@ -125,11 +134,17 @@ static pl_status run_node(pl_frame *f, const pl_node *node) {
 
 pl_status pl_exec_graph(const pl_graph *g, pl_frame *parent, int n_inputs,
                         pl_tensor *const *inputs, int n_outputs, pl_tensor **outputs) {
+    return pl_exec_graph_hooked(g, parent, NULL, NULL, n_inputs, inputs, n_outputs, outputs);
+}
+
+pl_status pl_exec_graph_hooked(const pl_graph *g, pl_frame *parent, pl_node_hook hook, void *user,
+                               int n_inputs, pl_tensor *const *inputs, int n_outputs,
+                               pl_tensor **outputs) {
     for (int i = 0; i < n_outputs; i++) outputs[i] = NULL;
     if (n_outputs > g->n_outputs)
         return pl_err(PL_ERR_INVALID, "graph '%s' has %d outputs, %d asked for", g->name,
                       g->n_outputs, n_outputs);
-    pl_frame f = {.g = g, .parent = parent};
+    pl_frame f = {.g = g, .parent = parent, .hook = hook, .hook_user = user};
     size_t nv = g->n_values ? (size_t)g->n_values : 1;
     f.vals = calloc(nv, sizeof *f.vals);
     f.owned = calloc(nv, sizeof *f.owned);
@@ -146,7 +161,7 @@ pl_status pl_exec_graph(const pl_graph *g, pl_frame *parent, int n_inputs,
     for (int i = 0; i < n_inputs && i < g->n_inputs; i++) f.vals[g->inputs[i]] = inputs[i];
     count_uses(g, f.uses);
     pl_status st = PL_OK;
-    for (int n = 0; n < g->n_nodes && st == PL_OK; n++) st = run_node(&f, &g->nodes[n]);
+    for (int n = 0; n < g->n_nodes && st == PL_OK; n++) st = run_node(&f, n, &g->nodes[n]);
     for (int i = 0; st == PL_OK && i < n_outputs; i++) {
         int v = g->outputs[i];
         if (!f.vals[v]) {
