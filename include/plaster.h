@@ -219,6 +219,31 @@ pl_status pl_tensor_seq_create(int count, pl_tensor **items, pl_tensor **out);
 /* Optional values: 1 when this is an empty optional (ONNX optional type with no element). */
 int pl_tensor_is_none(const pl_tensor *tensor);
 
+/* ---- the machine ---- */
+
+typedef struct pl_machine_info {
+    char cpu_model[128];
+    int logical_cpus;
+    int64_t mem_bytes;
+    char kernel[128];
+    char isa[256]; /* vector extensions present, space-separated ("avx2 fma avx512f ...") */
+    char compiler[64];
+} pl_machine_info;
+
+/* Describes this machine (never fails; unknown fields stay empty). */
+void pl_machine_describe(pl_machine_info *out);
+
+typedef struct pl_machine_peaks {
+    int threads;
+    double fp32_gflops;      /* FMA throughput, 2 FLOPs per lane per FMA */
+    const char *fp32_kernel; /* "avx512 fma", "avx2 fma" or "scalar" (static string) */
+    double int8_gops;        /* VNNI vpdpbusd, 2 ops per int8 multiply-add; 0 without VNNI */
+    double mem_gbps;         /* STREAM triad over 3 x 64 MiB arrays, 12 bytes per element */
+} pl_machine_peaks;
+
+/* Measures the peaks with `threads` threads, each kernel for about `seconds` (best of 3). */
+pl_status pl_machine_measure(int threads, double seconds, pl_machine_peaks *out);
+
 #ifdef __cplusplus
 }
 #endif

@@ -23,5 +23,6 @@ void cli_json_string(FILE *f, const char *s);
 int cmd_run(int argc, char **argv);
 int cmd_info(int argc, char **argv);
 int cmd_conformance(int argc, char **argv);
+int cmd_machine(int argc, char **argv);
 
 #endif
