@@ -74,7 +74,16 @@ if "$PLASTER" run "$M/function.onnx" --input-dir "$M/function_in" --output-dir "
 else
     fail=$((fail + 1)); echo "FAIL: model-local function"
 fi
-for cmd in run info conformance; do
+# machine: measured peaks as JSON, then served from the cache
+if XDG_CACHE_HOME="$T/cache" "$PLASTER" machine --threads 1 --seconds 0.05 --json >"$T/m1.json" &&
+   XDG_CACHE_HOME="$T/cache" "$PLASTER" machine --threads 1 --json >"$T/m2.json" &&
+   /usr/bin/python3 -c "import json,sys; a=json.load(open(sys.argv[1])); b=json.load(open(sys.argv[2])); assert a['peaks'][0]['fp32_gflops']>0 and a['peaks']==b['peaks']" "$T/m1.json" "$T/m2.json"; then
+    pass=$((pass + 1))
+else
+    fail=$((fail + 1)); echo "FAIL: machine --json / cache"
+fi
+expect 1 "--threads wants"         -- "$PLASTER" machine --threads zero
+for cmd in run info conformance machine; do
     if "$PLASTER" $cmd --help | grep -q "usage: plaster $cmd"; then pass=$((pass + 1)); else fail=$((fail + 1)); echo "FAIL: $cmd --help"; fi
 done
 if "$PLASTER" --version | grep -q "^plaster [0-9]"; then pass=$((pass + 1)); else fail=$((fail + 1)); echo "FAIL: --version"; fi
