@@ -219,6 +219,45 @@ pl_status pl_tensor_seq_create(int count, pl_tensor **items, pl_tensor **out);
 /* Optional values: 1 when this is an empty optional (ONNX optional type with no element). */
 int pl_tensor_is_none(const pl_tensor *tensor);
 
+/* ---- size of model ---- */
+
+/* One top-level node of the model, as measured by running it once (see pl_model_size). */
+typedef struct pl_layer_size {
+    const char *name, *op;  /* borrowed from the model */
+    pl_dtype dtype;         /* first output */
+    int rank;
+    int64_t dims[PL_MAX_RANK];
+    int64_t neurons;          /* output units per sample: first output's elements / batch */
+    int64_t connections;      /* weights: elements of the weight initializer (Conv/Gemm/MatMul/RNN W, R) */
+    int64_t params;           /* elements of all initializer inputs (weights and biases) */
+    int64_t macs;             /* multiply-accumulates for the whole batch; 0 for ops without them */
+    int64_t activation_bytes; /* bytes of its outputs */
+    int64_t input_bytes;      /* bytes of its non-initializer inputs */
+    int64_t weight_bytes;     /* bytes of its initializer inputs */
+    double intensity;         /* 2 x MACs per byte moved (inputs + weights + outputs) */
+} pl_layer_size;
+
+typedef struct pl_size_report {
+    int64_t batch;
+    int n_layers;
+    pl_layer_size *layers;    /* owned by the report */
+    int64_t params;           /* elements of all initializers */
+    int64_t param_bytes;      /* at their stored types */
+    int64_t bytes_fp32, bytes_bf16, bytes_fp16, bytes_int8; /* float params at 4/2/2/1 bytes */
+    int64_t macs;             /* sum over layers */
+    int64_t layers_with_macs;
+    int64_t peak_activation_bytes; /* most bytes of intermediate tensors alive at once when each is
+                                      freed after its last reader (the reference executor's policy) */
+    int64_t input_bytes;
+} pl_size_report;
+
+/* Measures the size of `model` by running it once on the reference executor with zero inputs:
+ * symbolic or unknown dims are bound to `batch` for dim 0 and 1 elsewhere. Convention: a
+ * multiply-add is one MAC, FLOPs = 2 x MACs; Conv counts N*Cout*spatial_out*(Cin/group)*kernel,
+ * Gemm/MatMul M*N*K per batch, LSTM/GRU/RNN gates x (input + hidden) x hidden per step. */
+pl_status pl_model_size(const pl_model *model, int64_t batch, pl_size_report **out);
+void pl_size_report_destroy(pl_size_report *report);
+
 /* ---- the machine ---- */
 
 typedef struct pl_machine_info {
