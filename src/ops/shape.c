@@ -272,6 +272,10 @@ static pl_status op_squeeze(pl_kernel_ctx *ctx) {
     PL_TRY(pl_in_req(ctx, 0, &x));
     int64_t *axes, n;
     PL_TRY(axes_arg(ctx, &axes, &n));
+    if (axes && n == 0) { /* an empty axes list squeezes every unit axis, as when absent */
+        free(axes);
+        axes = NULL;
+    }
     bool mask[PL_MAX_RANK];
     pl_status st = axes_mask(axes, n, x->rank, mask);
     int r = 0;

@@ -441,7 +441,7 @@ static pl_status slice_plan(const pl_tensor *x, const int64_t *starts, const int
         if (seen[a]) return pl_err(PL_ERR_INVALID, "axes repeat axis %d", a);
         seen[a] = true;
         int64_t step = steps ? steps[k] : 1;
-        if (step == 0) return pl_err(PL_ERR_INVALID, "steps entry %lld is 0", (long long)k);
+        if (step == 0) return pl_err(PL_ERR_INVALID, "input steps: the step for axis %d is 0", a);
         if (step == INT64_MIN) step = -INT64_MAX;
         int64_t first, count;
         slice_axis(x->dims[a], starts[k], ends[k], step, &first, &count);
