@@ -246,7 +246,7 @@ pl_status pl_shape_concat(pl_kernel_ctx *ctx) {
     const pl_tensor *first;
     PL_TRY(pl_in_req(ctx, 0, &first));
     int r = first->rank;
-    if (r == 0) return pl_err(PL_ERR_INVALID, "Concat inputs must have rank >= 1, input 0 is a scalar");
+    if (r == 0) return pl_err(PL_ERR_INVALID, "inputs must have rank >= 1, input 0 is a scalar");
     const pl_attr *aa = pl_node_attr(ctx->node, "axis");
     if (!aa && ctx->opset >= 4) return pl_err(PL_ERR_INVALID, "attribute axis is required");
     int axis;
@@ -437,7 +437,7 @@ static pl_status slice_plan(const pl_tensor *x, const int64_t *starts, const int
     }
     for (int64_t k = 0; k < n; k++) {
         int a;
-        PL_TRY(pl_axis(axes ? axes[k] : k, r, "Slice axis", &a));
+        PL_TRY(pl_axis(axes ? axes[k] : k, r, "axes entry", &a));
         if (seen[a]) return pl_err(PL_ERR_INVALID, "axes repeat axis %d", a);
         seen[a] = true;
         int64_t step = steps ? steps[k] : 1;
