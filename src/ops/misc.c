@@ -266,16 +266,18 @@ static pl_status op_dft(pl_kernel_ctx *ctx) {
         return pl_err(PL_ERR_INVALID, "axis %lld is the complex dimension", (long long)axis_v);
     bool inverse = pl_attr_int(ctx->node, "inverse", 0) != 0;
     bool onesided = pl_attr_int(ctx->node, "onesided", 0) != 0;
-    int64_t len = x->dims[axis], n = len;
+    /* inverse + onesided: x holds a half spectrum; y is the real signal (irfft) */
+    bool irfft = inverse && onesided;
+    int64_t len = x->dims[axis], n = irfft ? 2 * (len - 1) : len;
     const pl_tensor *tlen = opt_in(ctx, 1);
     if (tlen && tlen->numel > 0) PL_TRY(scalar_int(tlen, "dft_length", &n));
     if (n < 1 || n > (1 << 24))
         return pl_err(PL_ERR_INVALID, "dft_length %lld must be within [1, 2^24]", (long long)n);
-    int64_t nout = onesided ? n / 2 + 1 : n;
+    int64_t nout = onesided && !irfft ? n / 2 + 1 : n;
     int64_t dims[PL_MAX_RANK];
     memcpy(dims, x->dims, sizeof(int64_t) * (size_t)x->rank);
     dims[axis] = nout;
-    dims[x->rank - 1] = 2;
+    dims[x->rank - 1] = irfft ? 1 : 2;
     int64_t outer = 1, inner = 1, cin = x->dims[x->rank - 1];
     for (int d = 0; d < axis; d++) outer *= x->dims[d];
     for (int d = axis + 1; d < x->rank - 1; d++) inner *= x->dims[d];
@@ -293,15 +295,20 @@ static pl_status op_dft(pl_kernel_ctx *ctx) {
     for (int64_t o = 0; o < outer; o++)
         for (int64_t i = 0; i < inner; i++) {
             for (int64_t j = 0; j < n; j++) {
-                int64_t e = ((o * len + j) * inner + i) * cin;
-                buf[2 * j] = j < len ? pl_get_f64(x, e) : 0.0;
-                buf[2 * j + 1] = j < len && cin == 2 ? pl_get_f64(x, e + 1) : 0.0;
+                /* irfft: bins above n/2 are the conjugates of the mirrored ones */
+                bool mirror = irfft && j > n / 2;
+                int64_t src = mirror ? n - j : j;
+                int64_t e = ((o * len + src) * inner + i) * cin;
+                buf[2 * j] = src < len ? pl_get_f64(x, e) : 0.0;
+                buf[2 * j + 1] = src < len && cin == 2 ? pl_get_f64(x, e + 1) : 0.0;
+                if (mirror) buf[2 * j + 1] = -buf[2 * j + 1];
             }
             dft_1d(buf, n, nout, inverse, cosv, sinv, res);
+            int64_t cout = irfft ? 1 : 2;
             for (int64_t k = 0; k < nout; k++) {
-                int64_t e = ((o * nout + k) * inner + i) * 2;
+                int64_t e = ((o * nout + k) * inner + i) * cout;
                 pl_set_f64(y, e, res[2 * k]);
-                pl_set_f64(y, e + 1, res[2 * k + 1]);
+                if (!irfft) pl_set_f64(y, e + 1, res[2 * k + 1]);
             }
         }
     free(buf);
