@@ -22,6 +22,7 @@ typedef struct resize_attrs {
     int mode, coord, nearest;
     double cubic_a;
     bool exclude_outside;
+    bool antialias; /* widen linear/cubic filters by 1/scale when downsampling (opset 18) */
     double extrapolation;
 } resize_attrs;
 
@@ -86,6 +87,24 @@ static int64_t nearest_index(int mode, double xo, int64_t i0, double r, bool dow
     }
 }
 
+/* Antialiased filter weight at distance x, in input pixels already scaled (ONNX reference). */
+static double aa_weight(int mode, double x, double A) {
+    x = fabs(x);
+    if (mode == MODE_LINEAR) return x < 1.0 ? 1.0 - x : 0.0;
+    if (x <= 1) return ((A + 2) * x - (A + 3)) * x * x + 1;
+    if (x < 2) return ((A * x - 5 * A) * x + 8 * A) * x - 4 * A;
+    return 0.0;
+}
+
+/* First tap offset (relative to the left neighbour) of a filter of half-width `support`;
+ * the filter has 2 - 2 * start taps. */
+static int64_t tap_start(const resize_attrs *a, double scale) {
+    if (a->mode == MODE_NEAREST) return 0;
+    double support = a->mode == MODE_CUBIC ? 2.0 : 1.0;
+    if (!a->antialias || scale >= 1.0) return a->mode == MODE_CUBIC ? -1 : 0;
+    return (int64_t)floor(-support / scale) + 1;
+}
+
 /* Fills the taps of one output coordinate. */
 static void plan_coord(const resize_attrs *a, axis_plan *p, int64_t o, double xo, int64_t in_len,
                        double scale) {
@@ -99,30 +118,36 @@ static void plan_coord(const resize_attrs *a, axis_plan *p, int64_t o, double xo
     if (a->mode == MODE_NEAREST) {
         idx[0] = clamp_i(nearest_index(a->nearest, xo, i0, r, scale < 1.0), 0, in_len - 1);
         w[0] = 1.0;
-        n = 1;
-    } else if (a->mode == MODE_LINEAR) {
-        double c[2] = {1.0 - r, r};
-        for (int t = 0; t < 2; t++)
-            if (c[t] != 0.0) {
-                idx[n] = clamp_i(i0 + t, 0, in_len - 1);
-                w[n++] = c[t];
-            }
-    } else {
-        double c[4], sum = 0.0;
-        cubic_coeffs(r, a->cubic_a, c);
-        for (int t = 0; t < 4; t++) {
-            int64_t i = i0 - 1 + t;
-            if (a->exclude_outside && (i < 0 || i >= in_len)) c[t] = 0.0;
-            sum += c[t];
-        }
-        for (int t = 0; t < 4; t++) {
-            if (a->exclude_outside && sum != 0.0) c[t] /= sum;
-            if (c[t] != 0.0) {
-                idx[n] = clamp_i(i0 - 1 + t, 0, in_len - 1);
-                w[n++] = c[t];
-            }
-        }
+        p->cnt[o] = 1;
+        return;
     }
+    int64_t start = tap_start(a, scale);
+    double fs = a->antialias && scale < 1.0 ? scale : 1.0, sum = 0.0;
+    double cub[4];
+    if (a->mode == MODE_CUBIC && fs == 1.0) cubic_coeffs(r, a->cubic_a, cub);
+    for (int t = 0; t < p->ntap; t++) {
+        double d = ((double)(start + t) - r) * fs;
+        if (fs != 1.0) w[t] = aa_weight(a->mode, d, a->cubic_a);
+        else w[t] = a->mode == MODE_CUBIC ? cub[t] : (t == 0 ? 1.0 - r : r);
+        sum += w[t];
+    }
+    if (fs != 1.0 && sum != 0.0)
+        for (int t = 0; t < p->ntap; t++) w[t] /= sum;
+    if (a->exclude_outside) {
+        sum = 0.0;
+        for (int t = 0; t < p->ntap; t++) {
+            int64_t i = i0 + start + t;
+            if (i < 0 || i >= in_len) w[t] = 0.0;
+            sum += w[t];
+        }
+        if (sum != 0.0)
+            for (int t = 0; t < p->ntap; t++) w[t] /= sum;
+    }
+    for (int t = 0; t < p->ntap; t++)
+        if (w[t] != 0.0) {
+            idx[n] = clamp_i(i0 + start + t, 0, in_len - 1);
+            w[n++] = w[t];
+        }
     p->cnt[o] = n;
 }
 
@@ -130,7 +155,11 @@ static pl_status plan_axis(const resize_attrs *a, int64_t in_len, int64_t out_le
                            double roi_s, double roi_e, axis_plan *p) {
     memset(p, 0, sizeof *p);
     p->out_len = out_len;
-    p->ntap = a->mode == MODE_CUBIC ? 4 : a->mode == MODE_LINEAR ? 2 : 1;
+    int64_t ntap = a->mode == MODE_NEAREST ? 1 : 2 - 2 * tap_start(a, scale);
+    if (ntap > 4096)
+        return pl_err(PL_ERR_UNSUPPORTED, "antialias filter of %lld taps (scale %g)",
+                      (long long)ntap, scale);
+    p->ntap = (int)ntap;
     size_t n = (size_t)(out_len ? out_len : 1);
     p->cnt = malloc(n * sizeof *p->cnt);
     p->idx = malloc(n * (size_t)p->ntap * sizeof *p->idx);
@@ -269,8 +298,7 @@ static pl_status resize_attrs_read(const pl_kernel_ctx *ctx, resize_attrs *a) {
                       &a->coord));
     PL_TRY(parse_enum("nearest_mode", pl_attr_string(n, "nearest_mode", "round_prefer_floor"),
                       nms, 4, &a->nearest));
-    if (pl_attr_int(n, "antialias", 0) != 0)
-        return pl_err(PL_ERR_UNSUPPORTED, "attribute antialias=1 is not supported");
+    a->antialias = ctx->opset >= 18 && pl_attr_int(n, "antialias", 0) != 0;
     return PL_OK;
 }
 
@@ -336,7 +364,7 @@ static pl_status sizes_to_scales(const pl_kernel_ctx *ctx, const pl_tensor *x,
 static pl_status op_resize(pl_kernel_ctx *ctx) {
     const pl_tensor *x;
     PL_TRY(pl_in_req(ctx, 0, &x));
-    resize_attrs a;
+    resize_attrs a = {0};
     PL_TRY(resize_attrs_read(ctx, &a));
     int rank = x->rank, axes[PL_MAX_RANK], na = 0;
     PL_TRY(resize_axes(ctx, rank, axes, &na));
