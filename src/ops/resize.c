@@ -478,111 +478,126 @@ static double gs_reflect(double x, double lo, double hi) {
     return x;
 }
 
-typedef struct gs_img {
-    const float *d;
-    int64_t h, w;
-    int pad;
-    double bounds[4]; /* x_min, y_min, x_max, y_max */
-} gs_img;
+/* Grid sampling geometry: spatial dims of X and the reflection bounds of each. */
+typedef struct gs_geom {
+    int ns;                                 /* spatial rank */
+    int64_t dims[PL_MAX_RANK], str[PL_MAX_RANK];
+    double lo[PL_MAX_RANK], hi[PL_MAX_RANK]; /* align_corners ? [0, d-1] : [-0.5, d-0.5] */
+    int mode, pad;
+} gs_geom;
 
-static double gs_pixel(const gs_img *im, int64_t r, int64_t c) {
-    if (im->pad == PAD_ZEROS) {
-        if (c < 0 || c >= im->w || r < 0 || r >= im->h) return 0.0;
-    } else if (im->pad == PAD_BORDER) {
-        c = clamp_i(c, 0, im->w - 1);
-        r = clamp_i(r, 0, im->h - 1);
-    } else {
-        c = clamp_i((int64_t)gs_reflect((double)c, im->bounds[0], im->bounds[2]), 0, im->w - 1);
-        r = clamp_i((int64_t)gs_reflect((double)r, im->bounds[1], im->bounds[3]), 0, im->h - 1);
-    }
-    return im->d[r * im->w + c];
+/* Input index of tap i on spatial dim d after padding; -1 when it reads a zero. */
+static int64_t gs_index(const gs_geom *g, int d, int64_t i) {
+    if (i >= 0 && i < g->dims[d]) return i;
+    if (g->pad == PAD_ZEROS) return -1;
+    if (g->pad == PAD_REFLECTION) i = (int64_t)gs_reflect((double)i, g->lo[d], g->hi[d]);
+    return clamp_i(i, 0, g->dims[d] - 1);
 }
 
-/* One sample of image `im` at (x, y) in pixel units. */
-static double gs_sample(const gs_img *im, int mode, double x, double y) {
-    if (mode == MODE_NEAREST) {
-        x = nearbyint(x);
-        y = nearbyint(y);
-    }
-    const double *b = im->bounds;
-    if (x < b[0] || x > b[2] || y < b[1] || y > b[3]) {
-        if (im->pad == PAD_BORDER) {
-            x = fmin(fmax(x, 0.0), (double)(im->w - 1));
-            y = fmin(fmax(y, 0.0), (double)(im->h - 1));
-        } else if (im->pad == PAD_REFLECTION) {
-            x = gs_reflect(x, b[0], b[2]);
-            y = gs_reflect(y, b[1], b[3]);
+/* One sample of plane `d0` at pixel coordinates x[0..ns) (outermost spatial dim first). */
+static double gs_sample(const gs_geom *g, const float *d0, const double *x) {
+    int64_t idx[PL_MAX_RANK][4];
+    double w[PL_MAX_RANK][4];
+    int nt[PL_MAX_RANK];
+    for (int d = 0; d < g->ns; d++) {
+        double v = g->mode == MODE_NEAREST ? nearbyint(x[d]) : x[d];
+        if (v < g->lo[d] || v > g->hi[d]) {
+            if (g->pad == PAD_BORDER) v = fmin(fmax(v, 0.0), (double)(g->dims[d] - 1));
+            else if (g->pad == PAD_REFLECTION) v = gs_reflect(v, g->lo[d], g->hi[d]);
+        }
+        if (!isfinite(v) || fabs(v) > 4.0e18) return 0.0;
+        int64_t f = (int64_t)floor(v);
+        double r = v - (double)f;
+        if (g->mode == MODE_NEAREST) {
+            nt[d] = 1;
+            idx[d][0] = gs_index(g, d, (int64_t)v);
+            w[d][0] = 1.0;
+        } else if (g->mode == MODE_LINEAR) {
+            nt[d] = 2;
+            idx[d][0] = gs_index(g, d, f);
+            idx[d][1] = gs_index(g, d, f + 1);
+            w[d][0] = 1.0 - r;
+            w[d][1] = r;
+        } else {
+            nt[d] = 4;
+            cubic_coeffs(r, -0.75, w[d]);
+            for (int t = 0; t < 4; t++) idx[d][t] = gs_index(g, d, f - 1 + t);
         }
     }
-    if (!isfinite(x) || !isfinite(y) || fabs(x) > 4.0e18 || fabs(y) > 4.0e18)
-        return 0.0;
-    if (mode == MODE_NEAREST) return gs_pixel(im, (int64_t)y, (int64_t)x);
-    int64_t x1 = (int64_t)floor(x), y1 = (int64_t)floor(y);
-    if (mode == MODE_LINEAR) {
-        double dx1 = x - (double)x1, dx2 = 1.0 - dx1, dy1 = y - (double)y1, dy2 = 1.0 - dy1;
-        return dy2 * (dx2 * gs_pixel(im, y1, x1) + dx1 * gs_pixel(im, y1, x1 + 1)) +
-               dy1 * (dx2 * gs_pixel(im, y1 + 1, x1) + dx1 * gs_pixel(im, y1 + 1, x1 + 1));
+    int tap[PL_MAX_RANK] = {0};
+    double acc = 0.0;
+    for (;;) {
+        double wt = 1.0;
+        int64_t off = 0;
+        for (int d = 0; d < g->ns && off >= 0; d++) {
+            int64_t i = idx[d][tap[d]];
+            wt *= w[d][tap[d]];
+            off = i < 0 ? -1 : off + i * g->str[d];
+        }
+        if (off >= 0) acc += wt * d0[off];
+        int d = g->ns - 1;
+        while (d >= 0 && ++tap[d] >= nt[d]) tap[d--] = 0;
+        if (d < 0) break;
     }
-    double cx[4], cy[4], v = 0.0;
-    cubic_coeffs(x - (double)x1, -0.75, cx);
-    cubic_coeffs(y - (double)y1, -0.75, cy);
-    for (int i = 0; i < 4; i++) {
-        double row = 0.0;
-        for (int j = 0; j < 4; j++) row += cx[j] * gs_pixel(im, y1 - 1 + i, x1 - 1 + j);
-        v += cy[i] * row;
-    }
-    return v;
+    return acc;
 }
 
+/* GridSample (opset 16: 2-D bilinear/nearest/bicubic; opset 20: N-D linear/nearest/cubic). */
 static pl_status op_grid_sample(pl_kernel_ctx *ctx) {
     const pl_tensor *x, *grid;
     PL_TRY(pl_in_req(ctx, 0, &x));
     PL_TRY(pl_in_req(ctx, 1, &grid));
     char s1[128], s2[128];
-    if (x->rank != 4)
-        return pl_err(PL_ERR_UNSUPPORTED, "GridSample on X of rank %d (only 4-D)", x->rank);
-    if (grid->rank != 4 || grid->dims[0] != x->dims[0] || grid->dims[3] != 2)
-        return pl_err(PL_ERR_INVALID, "grid %s does not match X %s (expected [N,H,W,2])",
+    int ns = x->rank - 2;
+    if (x->rank < 3 || grid->rank != x->rank || grid->dims[0] != x->dims[0] ||
+        grid->dims[grid->rank - 1] != ns)
+        return pl_err(PL_ERR_INVALID, "grid %s does not match X %s (expected [N, spatial..., %d])",
                       pl_dims_str(grid->rank, grid->dims, s1, sizeof s1),
-                      pl_dims_str(x->rank, x->dims, s2, sizeof s2));
+                      pl_dims_str(x->rank, x->dims, s2, sizeof s2), ns);
     if (!pl_dtype_is_float(x->dtype) || !pl_dtype_is_float(grid->dtype))
         return pl_err(PL_ERR_UNSUPPORTED, "X dtype %s / grid dtype %s (float expected)",
                       pl_dtype_name(x->dtype), pl_dtype_name(grid->dtype));
-    int mode = MODE_LINEAR, pad = PAD_ZEROS;
+    gs_geom g = {.ns = ns, .mode = MODE_LINEAR, .pad = PAD_ZEROS};
     const char *ms = pl_attr_string(ctx->node, "mode", ctx->opset >= 20 ? "linear" : "bilinear");
-    PL_TRY(parse_mode(ms, &mode));
+    PL_TRY(parse_mode(ms, &g.mode));
+    if (g.mode == MODE_CUBIC && ns != 2)
+        return pl_err(PL_ERR_INVALID, "cubic GridSample needs a 4-D X, not rank %d", x->rank);
     static const char *const pads[] = {"zeros", "border", "reflection"};
     PL_TRY(parse_enum("padding_mode", pl_attr_string(ctx->node, "padding_mode", "zeros"), pads,
-                      3, &pad));
+                      3, &g.pad));
     bool align = pl_attr_int(ctx->node, "align_corners", 0) != 0;
-    int64_t n = x->dims[0], c = x->dims[1], h = x->dims[2], w = x->dims[3];
-    int64_t ho = grid->dims[1], wo = grid->dims[2];
-    int64_t dims[4] = {n, c, ho, wo};
+    int64_t n = x->dims[0], c = x->dims[1], in_sp = 1, out_sp = 1;
+    int64_t dims[PL_MAX_RANK] = {n, c};
+    for (int d = 0; d < ns; d++) {
+        g.dims[d] = x->dims[d + 2];
+        g.lo[d] = align ? 0.0 : -0.5;
+        g.hi[d] = align ? (double)(g.dims[d] - 1) : (double)g.dims[d] - 0.5;
+        in_sp *= g.dims[d];
+        dims[d + 2] = grid->dims[d + 1];
+        out_sp *= dims[d + 2];
+    }
+    pl_strides(ns, g.dims, g.str);
     pl_tensor *y, *xf = NULL, *gf = NULL;
-    PL_TRY(pl_out(ctx, 0, x->dtype, 4, dims, &y));
-    if (y->numel == 0) return PL_OK;
-    if (h == 0 || w == 0) return PL_OK; /* nothing to sample: zeros */
+    PL_TRY(pl_out(ctx, 0, x->dtype, x->rank, dims, &y));
+    if (y->numel == 0 || in_sp == 0) return PL_OK; /* nothing to sample: zeros */
     pl_status st = pl_as_float(x, &xf);
     if (st == PL_OK) st = pl_as_float(grid, &gf);
     if (st != PL_OK) {
         pl_tensor_destroy(xf);
         return st;
     }
-    gs_img im = {.h = h, .w = w, .pad = pad};
-    im.bounds[0] = align ? 0.0 : -0.5;
-    im.bounds[1] = align ? 0.0 : -0.5;
-    im.bounds[2] = align ? (double)(w - 1) : (double)w - 0.5;
-    im.bounds[3] = align ? (double)(h - 1) : (double)h - 0.5;
-    const float *g = gf->data;
+    const float *gd = gf->data;
     for (int64_t b = 0; b < n; b++)
-        for (int64_t ch = 0; ch < c; ch++) {
-            im.d = (const float *)xf->data + (b * c + ch) * h * w;
-            for (int64_t p = 0; p < ho * wo; p++) {
-                const float *gp = g + (b * ho * wo + p) * 2;
-                double gx = gp[0], gy = gp[1];
-                double px = align ? (gx + 1) / 2 * (double)(w - 1) : ((gx + 1) * (double)w - 1) / 2;
-                double py = align ? (gy + 1) / 2 * (double)(h - 1) : ((gy + 1) * (double)h - 1) / 2;
-                pl_set_f64(y, (b * c + ch) * ho * wo + p, gs_sample(&im, mode, px, py));
+        for (int64_t p = 0; p < out_sp; p++) {
+            const float *gp = gd + (b * out_sp + p) * ns;
+            double px[PL_MAX_RANK];
+            for (int d = 0; d < ns; d++) {
+                double v = gp[ns - 1 - d], len = (double)g.dims[d]; /* grid is (x, y, ...) */
+                px[d] = align ? (v + 1) / 2 * (len - 1) : ((v + 1) * len - 1) / 2;
+            }
+            for (int64_t ch = 0; ch < c; ch++) {
+                const float *plane = (const float *)xf->data + (b * c + ch) * in_sp;
+                pl_set_f64(y, (b * c + ch) * out_sp + p, gs_sample(&g, plane, px));
             }
         }
     pl_tensor_destroy(xf);
