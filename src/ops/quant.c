@@ -259,6 +259,8 @@ typedef struct conv_geom {
     int64_t in_sp, k_sp, out_sp; /* spatial element counts */
 } conv_geom;
 
+#define LIMIT ((int64_t)1 << 32) /* bound on kernel sizes, strides, dilations and pads */
+
 /* Reads x/w shapes and the Conv attributes into g, validating every value. */
 static pl_status conv_geom_init(const pl_node *node, const pl_tensor *x, const pl_tensor *w,
                                 conv_geom *g) {
@@ -304,11 +306,16 @@ static pl_status conv_geom_init(const pl_node *node, const pl_tensor *x, const p
                           (long long)ks[d], (long long)g->k[d]);
         g->stride[d] = st ? st[d] : 1;
         g->dil[d] = dl ? dl[d] : 1;
-        if (g->stride[d] < 1 || g->dil[d] < 1)
-            return pl_err(PL_ERR_INVALID, "strides and dilations must be >= 1 (axis %d)", d);
+        if (g->stride[d] < 1 || g->dil[d] < 1 || g->stride[d] > LIMIT || g->dil[d] > LIMIT)
+            return pl_err(PL_ERR_INVALID, "strides and dilations must be within [1, 2^32] "
+                          "(axis %d)", d);
+        if (g->k[d] < 1 || g->k[d] > LIMIT || g->in[d] > LIMIT)
+            return pl_err(PL_ERR_INVALID, "kernel size %lld on axis %d is out of range",
+                          (long long)g->k[d], d);
         int64_t ext = (g->k[d] - 1) * g->dil[d] + 1;
         int64_t pb = pd ? pd[d] : 0, pe = pd ? pd[d + g->nsp] : 0;
-        if (pb < 0 || pe < 0) return pl_err(PL_ERR_INVALID, "pads must be >= 0");
+        if (pb < 0 || pe < 0 || pb > LIMIT || pe > LIMIT)
+            return pl_err(PL_ERR_INVALID, "pads must be within [0, 2^32]");
         if (same_up || same_lo) {
             g->out[d] = (g->in[d] + g->stride[d] - 1) / g->stride[d];
             int64_t total = (g->out[d] - 1) * g->stride[d] + ext - g->in[d];
@@ -600,8 +607,8 @@ static int64_t rowparam_index(const rowparam *p, int64_t batch, int64_t r) {
 /* acc[batch][M][N] = sum_k (a - a_zp[row]) * (b - b_zp[col]); int64 exact. */
 static pl_status mm_accumulate(const mm_geom *g, const pl_tensor *a, const rowparam *az,
                                const pl_tensor *b, const rowparam *bz, int64_t **acc) {
-    int64_t total;
-    if (!pl_mul_size(g->batch * g->M, g->N, &total))
+    int64_t bm, total;
+    if (!pl_mul_size(g->batch, g->M, &bm) || !pl_mul_size(bm, g->N, &total))
         return pl_err(PL_ERR_INVALID, "MatMul size overflows");
     *acc = calloc((size_t)(total ? total : 1), sizeof **acc);
     if (!*acc) return pl_err(PL_ERR_NOMEM, "out of memory");

@@ -191,6 +191,13 @@ static pl_status resize_apply(const pl_tensor *x, pl_tensor *y, const axis_plan 
     int64_t istr[PL_MAX_RANK], coord[PL_MAX_RANK] = {0};
     pl_strides(rank, x->dims, istr);
     bool is_int = pl_dtype_is_int(y->dtype);
+    double lo = 0.0, hi = 0.0; /* saturation range of integer outputs */
+    if (is_int) {
+        size_t bits = pl_dtype_size(y->dtype) * 8;
+        bool sgn = pl_dtype_is_signed(y->dtype);
+        lo = sgn ? -ldexp(1.0, (int)bits - 1) : 0.0;
+        hi = ldexp(1.0, (int)bits - (sgn ? 1 : 0)) - 1.0;
+    }
     for (int64_t o = 0; o < y->numel; o++) {
         double v = 0.0;
         bool outside = false;
@@ -214,7 +221,7 @@ static pl_status resize_apply(const pl_tensor *x, pl_tensor *y, const axis_plan 
             }
         }
         if (y->dtype == PL_DT_FLOAT) ((float *)y->data)[o] = (float)v;
-        else if (is_int) pl_set_f64(y, o, nearbyint(v));
+        else if (is_int) pl_set_f64(y, o, fmin(fmax(nearbyint(v), lo), hi));
         else pl_set_f64(y, o, v);
         for (int d = rank - 1; d >= 0 && ++coord[d] >= y->dims[d]; d--) coord[d] = 0;
     }
