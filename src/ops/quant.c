@@ -81,17 +81,62 @@ static pl_status opt_in(const pl_kernel_ctx *ctx, int i, const pl_tensor **t) {
     return PL_OK;
 }
 
-/* Axis geometry for per-axis parameters: element i is in channel (i / inner) % len. */
-static pl_status axis_geom(const pl_kernel_ctx *ctx, const pl_tensor *x, const pl_tensor *scale,
-                           int64_t *len, int64_t *inner) {
-    *len = 0;
-    *inner = 1;
-    if (ctx->opset < 13 || x->rank == 0 || (scale->numel == 1 && scale->rank <= 1)) return PL_OK;
-    int axis;
-    PL_TRY(pl_axis(pl_attr_int(ctx->node, "axis", 1), x->rank, "attribute axis", &axis));
-    *len = x->dims[axis];
-    for (int d = axis + 1; d < x->rank; d++) *inner *= x->dims[d];
+/* Where element i of x finds its scale / zero point: per tensor (len 0), per axis (channel
+ * (i / inner) % len) or blocked (opset 21: `block` consecutive elements along the axis). */
+typedef struct qaxis {
+    int64_t len, inner, block;
+} qaxis;
+
+static int64_t qaxis_index(const qaxis *g, int64_t i) {
+    if (g->len == 0) return 0;
+    int64_t a = (i / g->inner) % g->len;
+    if (!g->block) return a;
+    int64_t outer = i / (g->inner * g->len), in = i % g->inner;
+    int64_t slen = (g->len + g->block - 1) / g->block;
+    return (outer * slen + a / g->block) * g->inner + in;
+}
+
+/* Blocked parameters have x's shape with ceil(len / block) along the axis. */
+static pl_status qparam_blocked(const pl_tensor *t, const char *what, const pl_tensor *x,
+                                int axis, int64_t block, qparam *p) {
+    p->t = t;
+    p->per_axis = true;
+    if (!t) return PL_OK;
+    bool ok = t->kind == PL_KIND_TENSOR && t->rank == x->rank;
+    for (int d = 0; ok && d < x->rank; d++)
+        ok = t->dims[d] == (d == axis ? (x->dims[d] + block - 1) / block : x->dims[d]);
+    char s1[128], s2[128];
+    if (!ok)
+        return pl_err(PL_ERR_INVALID, "%s shape %s does not fit x %s with block_size %lld", what,
+                      pl_dims_str(t->rank, t->dims, s1, sizeof s1),
+                      pl_dims_str(x->rank, x->dims, s2, sizeof s2), (long long)block);
     return PL_OK;
+}
+
+/* Reads axis / block_size and validates the scale and zero point of (De)QuantizeLinear. */
+static pl_status qparams_setup(const pl_kernel_ctx *ctx, const pl_tensor *x, const pl_tensor *sc,
+                               const pl_tensor *zp, const char *sname, const char *zname,
+                               qaxis *g, qparam *ps, qparam *pz) {
+    g->len = 0;
+    g->inner = 1;
+    g->block = ctx->opset >= 21 ? pl_attr_int(ctx->node, "block_size", 0) : 0;
+    if (g->block < 0)
+        return pl_err(PL_ERR_INVALID, "block_size %lld is negative", (long long)g->block);
+    bool per_tensor = sc->numel == 1 && sc->rank <= 1 && !g->block;
+    if (ctx->opset >= 13 && x->rank > 0 && !per_tensor) {
+        int axis;
+        PL_TRY(pl_axis(pl_attr_int(ctx->node, "axis", 1), x->rank, "attribute axis", &axis));
+        g->len = x->dims[axis];
+        for (int d = axis + 1; d < x->rank; d++) g->inner *= x->dims[d];
+        if (g->block) {
+            PL_TRY(qparam_blocked(sc, sname, x, axis, g->block, ps));
+            return qparam_blocked(zp, zname, x, axis, g->block, pz);
+        }
+    } else {
+        g->block = 0;
+    }
+    PL_TRY(qparam_init(sc, sname, g->len, ps));
+    return qparam_init(zp, zname, g->len, pz);
 }
 
 /* ---------------------------------------------------------------- QuantizeLinear */
@@ -108,23 +153,23 @@ static pl_status op_quantize_linear(pl_kernel_ctx *ctx) {
     if (!is_float_type(sc->dtype))
         return pl_err(PL_ERR_INVALID, "y_scale must be a float tensor, not %s",
                       pl_dtype_name(sc->dtype));
-    if (pl_attr_int(ctx->node, "block_size", 0) != 0)
-        return pl_err(PL_ERR_UNSUPPORTED, "attribute block_size (blocked quantization)");
-    pl_dtype yt = zp ? zp->dtype : PL_DT_UINT8;
+    int64_t odt = ctx->opset >= 21 ? pl_attr_int(ctx->node, "output_dtype", 0) : 0;
+    if (zp && odt && odt != (int64_t)zp->dtype)
+        return pl_err(PL_ERR_INVALID, "output_dtype %lld differs from y_zero_point dtype %s",
+                      (long long)odt, pl_dtype_name(zp->dtype));
+    pl_dtype yt = zp ? zp->dtype : odt ? (pl_dtype)odt : PL_DT_UINT8;
     int64_t lo, hi;
     if (yt == PL_DT_INT32 || !qrange(yt, &lo, &hi))
         return pl_err(PL_ERR_UNSUPPORTED, "output dtype %s (y_zero_point) is not supported",
                       pl_dtype_name(yt));
-    int64_t len, inner;
-    PL_TRY(axis_geom(ctx, x, sc, &len, &inner));
+    qaxis g;
     qparam ps, pz;
-    PL_TRY(qparam_init(sc, "y_scale", len, &ps));
-    PL_TRY(qparam_init(zp, "y_zero_point", len, &pz));
+    PL_TRY(qparams_setup(ctx, x, sc, zp, "y_scale", "y_zero_point", &g, &ps, &pz));
     pl_tensor *y;
     PL_TRY(pl_out(ctx, 0, yt, x->rank, x->dims, &y));
     bool fx = is_float_type(x->dtype) && x->dtype != PL_DT_DOUBLE;
     for (int64_t i = 0; i < x->numel; i++) {
-        int64_t c = len > 0 ? (i / inner) % len : 0;
+        int64_t c = qaxis_index(&g, i);
         double s = qparam_f(&ps, c);
         double q = fx ? (double)((float)pl_get_f64(x, i) / (float)s) : pl_get_f64(x, i) / s;
         q = nearbyint(q) + (double)qparam_i(&pz, c);
@@ -151,17 +196,13 @@ static pl_status op_dequantize_linear(pl_kernel_ctx *ctx) {
     if (zp && zp->dtype != x->dtype)
         return pl_err(PL_ERR_INVALID, "x_zero_point dtype %s differs from x dtype %s",
                       pl_dtype_name(zp->dtype), pl_dtype_name(x->dtype));
-    if (pl_attr_int(ctx->node, "block_size", 0) != 0)
-        return pl_err(PL_ERR_UNSUPPORTED, "attribute block_size (blocked quantization)");
-    int64_t len, inner;
-    PL_TRY(axis_geom(ctx, x, sc, &len, &inner));
+    qaxis g;
     qparam ps, pz;
-    PL_TRY(qparam_init(sc, "x_scale", len, &ps));
-    PL_TRY(qparam_init(zp, "x_zero_point", len, &pz));
+    PL_TRY(qparams_setup(ctx, x, sc, zp, "x_scale", "x_zero_point", &g, &ps, &pz));
     pl_tensor *y;
     PL_TRY(pl_out(ctx, 0, sc->dtype, x->rank, x->dims, &y));
     for (int64_t i = 0; i < x->numel; i++) {
-        int64_t c = len > 0 ? (i / inner) % len : 0;
+        int64_t c = qaxis_index(&g, i);
         float v = ((float)pl_get_i64(x, i) - (float)qparam_i(&pz, c)) * (float)qparam_f(&ps, c);
         pl_set_f64(y, i, v);
     }
@@ -218,6 +259,8 @@ typedef struct conv_geom {
     int64_t in_sp, k_sp, out_sp; /* spatial element counts */
 } conv_geom;
 
+#define LIMIT ((int64_t)1 << 32) /* bound on kernel sizes, strides, dilations and pads */
+
 /* Reads x/w shapes and the Conv attributes into g, validating every value. */
 static pl_status conv_geom_init(const pl_node *node, const pl_tensor *x, const pl_tensor *w,
                                 conv_geom *g) {
@@ -263,11 +306,16 @@ static pl_status conv_geom_init(const pl_node *node, const pl_tensor *x, const p
                           (long long)ks[d], (long long)g->k[d]);
         g->stride[d] = st ? st[d] : 1;
         g->dil[d] = dl ? dl[d] : 1;
-        if (g->stride[d] < 1 || g->dil[d] < 1)
-            return pl_err(PL_ERR_INVALID, "strides and dilations must be >= 1 (axis %d)", d);
+        if (g->stride[d] < 1 || g->dil[d] < 1 || g->stride[d] > LIMIT || g->dil[d] > LIMIT)
+            return pl_err(PL_ERR_INVALID, "strides and dilations must be within [1, 2^32] "
+                          "(axis %d)", d);
+        if (g->k[d] < 1 || g->k[d] > LIMIT || g->in[d] > LIMIT)
+            return pl_err(PL_ERR_INVALID, "kernel size %lld on axis %d is out of range",
+                          (long long)g->k[d], d);
         int64_t ext = (g->k[d] - 1) * g->dil[d] + 1;
         int64_t pb = pd ? pd[d] : 0, pe = pd ? pd[d + g->nsp] : 0;
-        if (pb < 0 || pe < 0) return pl_err(PL_ERR_INVALID, "pads must be >= 0");
+        if (pb < 0 || pe < 0 || pb > LIMIT || pe > LIMIT)
+            return pl_err(PL_ERR_INVALID, "pads must be within [0, 2^32]");
         if (same_up || same_lo) {
             g->out[d] = (g->in[d] + g->stride[d] - 1) / g->stride[d];
             int64_t total = (g->out[d] - 1) * g->stride[d] + ext - g->in[d];
@@ -559,8 +607,8 @@ static int64_t rowparam_index(const rowparam *p, int64_t batch, int64_t r) {
 /* acc[batch][M][N] = sum_k (a - a_zp[row]) * (b - b_zp[col]); int64 exact. */
 static pl_status mm_accumulate(const mm_geom *g, const pl_tensor *a, const rowparam *az,
                                const pl_tensor *b, const rowparam *bz, int64_t **acc) {
-    int64_t total;
-    if (!pl_mul_size(g->batch * g->M, g->N, &total))
+    int64_t bm, total;
+    if (!pl_mul_size(g->batch, g->M, &bm) || !pl_mul_size(bm, g->N, &total))
         return pl_err(PL_ERR_INVALID, "MatMul size overflows");
     *acc = calloc((size_t)(total ? total : 1), sizeof **acc);
     if (!*acc) return pl_err(PL_ERR_NOMEM, "out of memory");
