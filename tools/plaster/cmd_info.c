@@ -1,18 +1,27 @@
 /* cmd_info.c - `plaster info`: describe a model. */
 #include "cli.h"
 
+#include <stdlib.h>
 #include <string.h>
 
 static const char *info_help =
-    "usage: plaster info MODEL [--json]\n"
+    "usage: plaster info MODEL [--size] [--batch N] [--json]\n"
     "\n"
     "Describes an ONNX model: graph inputs and outputs with types and shapes (symbolic dims by\n"
     "name), IR version, opset imports, producer, metadata, the op histogram (subgraphs\n"
     "included), parameter count and bytes (from initializers), and whether every op is\n"
     "supported by plaster's reference executor, listing those that are not.\n"
     "\n"
+    "With --size it also runs the model once on zero inputs (symbolic dims: N for dim 0, 1\n"
+    "elsewhere) and reports, per top-level layer: op, output shape, neurons (output units per\n"
+    "sample), connections (weights), parameters, MACs, activation bytes and arithmetic\n"
+    "intensity; and in total: MACs and FLOPs, what the parameters weigh at fp32/bf16/fp16/int8,\n"
+    "and the peak activation memory. Convention: a multiply-add is one MAC, FLOPs = 2 x MACs.\n"
+    "\n"
     "options:\n"
-    "  --json    print the same as one JSON object\n"
+    "  --size       measure the size of the model per layer (one reference run)\n"
+    "  --batch N    batch size bound to symbolic dim 0 for --size (default 1)\n"
+    "  --json       print the same as one JSON object\n"
     "\n"
     "exit status: 0 when the model loads and every op is supported, 2 when some op is not,\n"
     "1 on any other error.\n";
@@ -58,9 +67,62 @@ static void io_json(const pl_model *m, bool inputs) {
     printf("],\n");
 }
 
+static void shape_of(const pl_layer_size *l, char *buf, size_t n) {
+    size_t used = (size_t)snprintf(buf, n, "[");
+    for (int d = 0; d < l->rank && used < n; d++)
+        used += (size_t)snprintf(buf + used, n - used, "%s%lld", d ? "," : "", (long long)l->dims[d]);
+    if (used < n) snprintf(buf + used, n - used, "]");
+}
+
+static void size_text(const pl_size_report *r) {
+    printf("\nsize (one reference run on zero inputs, batch %lld; 1 MAC = 1 multiply-add, FLOPs = 2 x MACs):\n",
+           (long long)r->batch);
+    printf("  %-4s %-28s %-20s %-20s %10s %12s %14s %12s %9s\n", "#", "layer", "op", "output", "neurons",
+           "connections", "MACs", "act. bytes", "FLOP/B");
+    for (int i = 0; i < r->n_layers; i++) {
+        const pl_layer_size *l = &r->layers[i];
+        char shape[96];
+        shape_of(l, shape, sizeof shape);
+        printf("  %-4d %-28.28s %-20.20s %-20.20s %10lld %12lld %14lld %12lld %9.2f\n", i, l->name, l->op, shape,
+               (long long)l->neurons, (long long)l->connections, (long long)l->macs, (long long)l->activation_bytes,
+               l->intensity);
+    }
+    printf("  total: %.4f GMACs (%.4f GFLOPs) in %lld layers with MACs of %d\n", (double)r->macs / 1e9,
+           2.0 * (double)r->macs / 1e9, (long long)r->layers_with_macs, r->n_layers);
+    printf("  parameters: %lld (%.3f M); bytes as stored %lld; at fp32 %lld, bf16 %lld, fp16 %lld, int8 %lld\n",
+           (long long)r->params, (double)r->params / 1e6, (long long)r->param_bytes, (long long)r->bytes_fp32,
+           (long long)r->bytes_bf16, (long long)r->bytes_fp16, (long long)r->bytes_int8);
+    printf("  peak activation memory: %lld bytes (%.2f MiB; intermediates alive at once, each freed after its last reader)\n",
+           (long long)r->peak_activation_bytes, (double)r->peak_activation_bytes / 1048576.0);
+}
+
+static void size_json(const pl_size_report *r) {
+    printf(",\n  \"size\": {\"method\": \"one reference run on zero inputs; 1 MAC = 1 multiply-add, FLOPs = 2 x MACs\", \"batch\": %lld, "
+           "\"macs\": %lld, \"flops\": %lld, \"params\": %lld, \"param_bytes\": %lld, \"bytes_at\": {\"fp32\": %lld, \"bf16\": %lld, "
+           "\"fp16\": %lld, \"int8\": %lld}, \"peak_activation_bytes\": %lld, \"layers\": [",
+           (long long)r->batch, (long long)r->macs, 2 * (long long)r->macs, (long long)r->params, (long long)r->param_bytes,
+           (long long)r->bytes_fp32, (long long)r->bytes_bf16, (long long)r->bytes_fp16, (long long)r->bytes_int8,
+           (long long)r->peak_activation_bytes);
+    for (int i = 0; i < r->n_layers; i++) {
+        const pl_layer_size *l = &r->layers[i];
+        printf("%s\n    {\"name\": ", i ? "," : "");
+        cli_json_string(stdout, l->name);
+        printf(", \"op\": ");
+        cli_json_string(stdout, l->op);
+        printf(", \"dtype\": \"%s\", \"shape\": [", pl_dtype_name(l->dtype));
+        for (int d = 0; d < l->rank; d++) printf("%s%lld", d ? ", " : "", (long long)l->dims[d]);
+        printf("], \"neurons\": %lld, \"connections\": %lld, \"params\": %lld, \"macs\": %lld, \"activation_bytes\": %lld, "
+               "\"input_bytes\": %lld, \"weight_bytes\": %lld, \"flops_per_byte\": %.4f}",
+               (long long)l->neurons, (long long)l->connections, (long long)l->params, (long long)l->macs,
+               (long long)l->activation_bytes, (long long)l->input_bytes, (long long)l->weight_bytes, l->intensity);
+    }
+    printf("]}");
+}
+
 int cmd_info(int argc, char **argv) {
     const char *path = NULL;
-    bool json = false;
+    bool json = false, size = false;
+    long long batch = 1;
     for (int i = 1; i < argc; i++) {
         if (cli_is_help(argv[i])) {
             fputs(info_help, stdout);
@@ -69,6 +131,12 @@ int cmd_info(int argc, char **argv) {
             cli_print_version();
             return 0;
         } else if (!strcmp(argv[i], "--json")) json = true;
+        else if (!strcmp(argv[i], "--size")) size = true;
+        else if (!strcmp(argv[i], "--batch") && i + 1 < argc) {
+            char *end;
+            batch = strtoll(argv[++i], &end, 10);
+            if (*end || batch < 1 || batch > 1000000) return cli_usage_error("info", "--batch must be 1..1000000");
+        }
         else if (argv[i][0] == '-' && argv[i][1]) return cli_usage_error("info", "unknown option '%s'", argv[i]);
         else if (!path) path = argv[i];
         else return cli_usage_error("info", "unexpected argument '%s'", argv[i]);
@@ -79,6 +147,14 @@ int cmd_info(int argc, char **argv) {
     if (st != PL_OK) return cli_fail("info", st);
     pl_model_summary s;
     pl_model_summary_get(m, &s);
+    pl_size_report *sz = NULL;
+    if (size) {
+        st = pl_model_size(m, batch, &sz);
+        if (st != PL_OK) {
+            pl_model_destroy(m);
+            return cli_fail("info", st);
+        }
+    }
     int unsupported = 0;
     for (int i = 0; i < pl_model_op_count(m); i++) {
         const char *op;
@@ -128,7 +204,9 @@ int cmd_info(int argc, char **argv) {
             cli_json_string(stdout, op);
             printf(", \"count\": %lld, \"supported\": %s}", (long long)count, ok ? "true" : "false");
         }
-        printf("],\n  \"all_ops_supported\": %s\n}\n", unsupported ? "false" : "true");
+        printf("],\n  \"all_ops_supported\": %s", unsupported ? "false" : "true");
+        if (sz) size_json(sz);
+        printf("\n}\n");
     } else {
         printf("model:      %s\n", path);
         printf("producer:   %s\n", s.producer[0] ? s.producer : "(not recorded)");
@@ -161,6 +239,7 @@ int cmd_info(int argc, char **argv) {
         }
         if (unsupported) printf("support:    %d op type(s) not supported (marked above)\n", unsupported);
         else printf("support:    every op is supported\n");
+        if (sz) size_text(sz);
     }
     if (unsupported) {
         fprintf(stderr, "plaster info: %s: %d op type(s) not supported:", path, unsupported);
@@ -173,6 +252,7 @@ int cmd_info(int argc, char **argv) {
         }
         fprintf(stderr, "\n");
     }
+    pl_size_report_destroy(sz);
     pl_model_destroy(m);
     return unsupported ? 2 : 0;
 }
