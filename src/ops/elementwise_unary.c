@@ -38,6 +38,17 @@ typedef void (*loop_f64)(const double *x, double *y, int64_t n, const uparams *p
     }
 #define UNARY(NAME, EXPR) UNARY_LOOP(NAME##_f32, float, EXPR) UNARY_LOOP(NAME##_f64, double, EXPR)
 
+/* Sigmoid with one exp that cannot overflow: e = exp(-|v|). */
+static inline float sigmoid_f(float v) {
+    float e = exp(-fabs(v));
+    return (v >= 0 ? 1.0f : e) / (1.0f + e);
+}
+static inline double sigmoid_d(double v) {
+    double e = exp(-fabs(v));
+    return (v >= 0 ? 1.0 : e) / (1.0 + e);
+}
+#define SIGMOID(v) _Generic((v), float: sigmoid_f, double: sigmoid_d)(v)
+
 #define SOFTPLUS(v) ((v) > 0 ? (v) + log1p(exp(-(v))) : log1p(exp(v)))
 
 UNARY(abs, fabs(v))
@@ -62,12 +73,14 @@ UNARY(acosh, acosh(v))
 UNARY(atanh, atanh(v))
 UNARY(erf, erf(v))
 UNARY(sign, v > 0 ? (real)1 : v < 0 ? (real)-1 : v)
-UNARY(relu, v < 0 ? (real)0 : v)
-UNARY(leaky_relu, v < 0 ? alpha * v : v)
+/* Relu and LeakyRelu compare against `beta`, a runtime 0, which lets the compiler emit
+ * branchless max/min (it keeps a branch for a literal 0.0); NaN and -0 pass through. */
+UNARY(relu, v < beta ? beta : v)
+UNARY(leaky_relu, (v < beta ? beta : v) + alpha * (v > beta ? beta : v))
 UNARY(elu, v < 0 ? alpha * (exp(v) - 1) : v)
 UNARY(selu, v <= 0 ? gamma * alpha * (exp(v) - 1) : gamma * v)
 UNARY(celu, v > 0 ? v : alpha * (exp(v / alpha) - 1))
-UNARY(sigmoid, v >= 0 ? 1 / (1 + exp(-v)) : exp(v) / (1 + exp(v)))
+UNARY(sigmoid, SIGMOID(v))
 UNARY(hard_sigmoid, fmax((real)0, fmin((real)1, alpha * v + beta)))
 UNARY(hard_swish, v * fmax((real)0, fmin((real)1, alpha * v + beta)))
 UNARY(softplus, SOFTPLUS(v))
