@@ -387,9 +387,40 @@ pl_status pl_ew_isinf(pl_kernel_ctx *ctx) {
 
 /* ---- Cast ---- */
 
-/* The shortest decimal that reads back as the same value (like numpy's repr), "NaN", "INF" or
- * "-INF"; `digits` is 9 for float-sized types and 17 for double. */
-static void format_float(double v, int digits, char *buf, size_t size) {
+/* True when `back` rounds to the same value of type t as `v` (a value of type t). */
+static bool same_in_type(double back, double v, pl_dtype t) {
+    switch (t) {
+    case PL_DT_DOUBLE: return back == v;
+    case PL_DT_FLOAT16: return pl_float_to_half((float)back) == pl_float_to_half((float)v);
+    case PL_DT_BFLOAT16: return pl_float_to_bf16((float)back) == pl_float_to_bf16((float)v);
+    default: return (float)back == (float)v;
+    }
+}
+
+/* Writes digits `d` (no point) with decimal exponent `e` the way numpy prints floats:
+ * positional for 1e-4 <= |v| < 1e16 ("65500.0", "0.001"), otherwise "1.5e-05". */
+static void place_point(bool neg, const char *d, int e, char *buf, size_t size) {
+    size_t nd = strlen(d), used = 0;
+    char tmp[96];
+    if (neg) tmp[used++] = '-';
+    if (e < -4 || e >= 16) {
+        tmp[used++] = d[0];
+        if (nd > 1) used += (size_t)snprintf(tmp + used, sizeof tmp - used, ".%s", d + 1);
+        snprintf(tmp + used, sizeof tmp - used, "e%c%02d", e < 0 ? '-' : '+', e < 0 ? -e : e);
+    } else if (e < 0) {
+        used += (size_t)snprintf(tmp + used, sizeof tmp - used, "0.");
+        for (int k = 0; k < -e - 1; k++) tmp[used++] = '0';
+        snprintf(tmp + used, sizeof tmp - used, "%s", d);
+    } else {
+        for (int k = 0; k <= e; k++) tmp[used++] = (size_t)k < nd ? d[k] : '0';
+        snprintf(tmp + used, sizeof tmp - used, ".%s", (size_t)e + 1 < nd ? d + e + 1 : "0");
+    }
+    snprintf(buf, size, "%s", tmp);
+}
+
+/* The shortest decimal that reads back as the same value of type t, printed as numpy does;
+ * "NaN", "INF" or "-INF" for the special values. */
+static void format_float(double v, pl_dtype t, char *buf, size_t size) {
     if (isnan(v)) {
         snprintf(buf, size, "NaN");
         return;
@@ -398,23 +429,28 @@ static void format_float(double v, int digits, char *buf, size_t size) {
         snprintf(buf, size, v > 0 ? "INF" : "-INF");
         return;
     }
-    for (int p = 1; p <= digits; p++) {
-        snprintf(buf, size, "%.*g", p, v);
-        double back = strtod(buf, NULL);
-        if (digits > 9 ? back == v : (float)back == (float)v) break;
+    char sci[64];
+    for (int p = 0; p < 17; p++) {
+        snprintf(sci, sizeof sci, "%.*e", p, v);
+        if (same_in_type(strtod(sci, NULL), v, t)) break;
     }
-    if (!strpbrk(buf, ".e")) {
-        size_t len = strlen(buf);
-        if (len + 2 < size) memcpy(buf + len, ".0", 3);
-    }
+    /* sci is "-d.ddde+XX": collect the digits without trailing zeros, and the exponent */
+    char digits[32];
+    size_t nd = 0;
+    const char *c = sci + (sci[0] == '-');
+    for (; *c && *c != 'e' && nd + 1 < sizeof digits; c++)
+        if (*c != '.') digits[nd++] = *c;
+    while (nd > 1 && digits[nd - 1] == '0') nd--;
+    digits[nd] = '\0';
+    int e = *c == 'e' ? atoi(c + 1) : 0;
+    place_point(sci[0] == '-', digits, e, buf, size);
 }
 
 static pl_status float_to_string(const pl_tensor *x, pl_tensor *y) {
     char **dst = y->data;
-    int digits = x->dtype == PL_DT_DOUBLE ? 17 : 9;
     for (int64_t i = 0; i < x->numel; i++) {
         char buf[64];
-        format_float(pl_get_f64(x, i), digits, buf, sizeof buf);
+        format_float(pl_get_f64(x, i), x->dtype, buf, sizeof buf);
         dst[i] = pl_strdup(buf);
         if (!dst[i]) return pl_err(PL_ERR_NOMEM, "Cast: out of memory");
     }
