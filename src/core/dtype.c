@@ -184,7 +184,9 @@ void pl_set_f64(pl_tensor *t, int64_t i, double v) {
     case PL_DT_INT64: ((int64_t *)d)[i] = f64_to_i64(v); break;
     case PL_DT_UINT32: ((uint32_t *)d)[i] = (uint32_t)f64_to_i64(v); break;
     case PL_DT_UINT64:
-        ((uint64_t *)d)[i] = v >= 9.2233720368547758e18 ? (uint64_t)v : (uint64_t)f64_to_i64(v);
+        ((uint64_t *)d)[i] = v >= 18446744073709551616.0 ? UINT64_MAX
+                             : v >= 9.2233720368547758e18 ? (uint64_t)v
+                                                          : (uint64_t)f64_to_i64(v);
         break;
     case PL_DT_BOOL: ((uint8_t *)d)[i] = v != 0.0; break;
     default: break;
