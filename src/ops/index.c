@@ -48,7 +48,8 @@ static void ix_split(const pl_tensor *t, int axis, int64_t *outer, int64_t *n, i
 }
 
 /* Input i, required, of an integer dtype. */
-static pl_status ix_int_input(const pl_kernel_ctx *ctx, int i, const char *what, const pl_tensor **t) {
+static pl_status ix_int_input(const pl_kernel_ctx *ctx, int i, const char *what,
+                              const pl_tensor **t) {
     PL_TRY(pl_in_req(ctx, i, t));
     if (!pl_dtype_is_int((*t)->dtype))
         return pl_err(PL_ERR_INVALID, "input '%s' must be an integer tensor, not %s", what,
@@ -372,7 +373,8 @@ static pl_status k_scatter_nd(pl_kernel_ctx *ctx) {
             PL_TRY(ix_copy(y, off, upd, t * slice, slice));
             continue;
         }
-        for (int64_t e = 0; e < slice; e++) PL_TRY(scatter_apply(y, off + e, upd, t * slice + e, red));
+        for (int64_t e = 0; e < slice; e++)
+            PL_TRY(scatter_apply(y, off + e, upd, t * slice + e, red));
     }
     return PL_OK;
 }
@@ -621,7 +623,8 @@ static void merge_sort(int64_t *v, int64_t *tmp, int64_t n, key_cmp cmp, const v
         for (int64_t lo = 0; lo < n; lo += 2 * w) {
             int64_t mid = lo + w < n ? lo + w : n, hi = lo + 2 * w < n ? lo + 2 * w : n;
             int64_t i = lo, j = mid, k = lo;
-            while (i < mid && j < hi) dst[k++] = cmp(ctx, src[i], src[j]) <= 0 ? src[i++] : src[j++];
+            while (i < mid && j < hi)
+                dst[k++] = cmp(ctx, src[i], src[j]) <= 0 ? src[i++] : src[j++];
             while (i < mid) dst[k++] = src[i++];
             while (j < hi) dst[k++] = src[j++];
         }
@@ -841,6 +844,24 @@ static pl_status top_k_count(const pl_kernel_ctx *ctx, int64_t *k) {
     return PL_OK;
 }
 
+enum { TOP_K_INSERT_MAX = 32 };
+
+/* The k best positions of one line into top[0..k), best first, ties by lower index: a sorted
+ * insertion buffer, O(n) for typical data when k is small. */
+static void select_top_k(int64_t *top, int64_t n, int64_t k, const line_ctx *lc) {
+    int64_t len = 0;
+    if (k <= 0) return;
+    for (int64_t j = 0; j < n; j++) {
+        if (len == k && line_cmp(lc, j, top[len - 1]) >= 0) continue;
+        int64_t p = len < k ? len++ : len - 1;
+        while (p > 0 && line_cmp(lc, j, top[p - 1]) < 0) {
+            top[p] = top[p - 1];
+            p--;
+        }
+        top[p] = j;
+    }
+}
+
 static pl_status k_top_k(pl_kernel_ctx *ctx) {
     const pl_tensor *x;
     PL_TRY(pl_in_req(ctx, 0, &x));
@@ -851,7 +872,7 @@ static pl_status k_top_k(pl_kernel_ctx *ctx) {
     if (x->rank < 1) return pl_err(PL_ERR_INVALID, "input 'X' must have rank >= 1");
     int axis;
     PL_TRY(pl_axis(pl_attr_int(ctx->node, "axis", -1), x->rank, "attribute 'axis'", &axis));
-    int64_t k, outer, n, inner;
+    int64_t k = 0, outer, n, inner;
     PL_TRY(top_k_count(ctx, &k));
     ix_split(x, axis, &outer, &n, &inner);
     if (k < 0 || k > n)
@@ -873,8 +894,11 @@ static pl_status k_top_k(pl_kernel_ctx *ctx) {
     for (int64_t o = 0; o < outer; o++)
         for (int64_t i = 0; i < inner; i++) {
             lc.base = o * n * inner + i;
-            for (int64_t j = 0; j < n; j++) order[j] = j;
-            merge_sort(order, tmp, n, line_cmp, &lc);
+            if (k <= TOP_K_INSERT_MAX) select_top_k(order, n, k, &lc);
+            else {
+                for (int64_t j = 0; j < n; j++) order[j] = j;
+                merge_sort(order, tmp, n, line_cmp, &lc);
+            }
             for (int64_t j = 0; j < k; j++) {
                 int64_t dst = (o * k + j) * inner + i;
                 memcpy((char *)vals->data + (size_t)dst * es,
