@@ -470,6 +470,9 @@ static pl_status reduce_op(pl_kernel_ctx *ctx, red_op op, int64_t input_opset) {
     if (!from_input && pl_in(ctx, 1))
         return pl_err(PL_ERR_INVALID, "input 'axes' is not allowed before opset %lld",
                       (long long)input_opset);
+    if (from_input && pl_node_attr(ctx->node, "axes"))
+        return pl_err(PL_ERR_INVALID, "attribute 'axes' is not allowed from opset %lld (axes "
+                      "are an input)", (long long)input_opset);
     int64_t keepdims = pl_attr_int(ctx->node, "keepdims", 1);
     int64_t noop = pl_attr_int(ctx->node, "noop_with_empty_axes", 0);
     bool reduce[PL_MAX_RANK];
