@@ -21,29 +21,54 @@ typedef struct sm_geom {
  * walking the n axis with `inner` running values in `acc`) for T = float and double.
  * Sums accumulate in double. Hardmax marks the first maximum. */
 #define SM_DEFINE(T, SUF, EXP, LOG)                                                                \
+    static T sm_max_##SUF(const T *x, int64_t n) { /* n >= 1; four chains */                      \
+        T m0 = x[0], m1 = x[0], m2 = x[0], m3 = x[0];                                              \
+        int64_t k = 0;                                                                             \
+        for (; k + 4 <= n; k += 4) {                                                               \
+            m0 = x[k] > m0 ? x[k] : m0;                                                            \
+            m1 = x[k + 1] > m1 ? x[k + 1] : m1;                                                    \
+            m2 = x[k + 2] > m2 ? x[k + 2] : m2;                                                    \
+            m3 = x[k + 3] > m3 ? x[k + 3] : m3;                                                    \
+        }                                                                                          \
+        for (; k < n; k++) m0 = x[k] > m0 ? x[k] : m0;                                             \
+        m0 = m1 > m0 ? m1 : m0;                                                                    \
+        m2 = m3 > m2 ? m3 : m2;                                                                    \
+        return m2 > m0 ? m2 : m0;                                                                  \
+    }                                                                                              \
+    /* sum of exp(x - mx); stores the terms in y when y is not NULL */                             \
+    static double sm_expsum_##SUF(const T *x, T *y, int64_t n, T mx) {                             \
+        double s0 = 0, s1 = 0;                                                                     \
+        int64_t k = 0;                                                                             \
+        for (; k + 2 <= n; k += 2) {                                                               \
+            T e0 = EXP(x[k] - mx), e1 = EXP(x[k + 1] - mx);                                        \
+            if (y) y[k] = e0, y[k + 1] = e1;                                                       \
+            s0 += e0;                                                                              \
+            s1 += e1;                                                                              \
+        }                                                                                          \
+        for (; k < n; k++) {                                                                       \
+            T e0 = EXP(x[k] - mx);                                                                 \
+            if (y) y[k] = e0;                                                                      \
+            s0 += e0;                                                                              \
+        }                                                                                          \
+        return s0 + s1;                                                                            \
+    }                                                                                              \
     static void sm_rows_##SUF(sm_kind kind, const T *x, T *y, int64_t rows, int64_t n) {          \
         for (int64_t r = 0; r < rows; r++, x += n, y += n) {                                       \
             if (n == 0) continue;                                                                  \
-            T mx = x[0];                                                                           \
-            int64_t arg = 0;                                                                       \
-            for (int64_t k = 1; k < n; k++)                                                        \
-                if (x[k] > mx) mx = x[k], arg = k;                                                 \
             if (kind == SM_HARDMAX) {                                                              \
+                int64_t arg = 0;                                                                   \
+                for (int64_t k = 1; k < n; k++)                                                    \
+                    if (x[k] > x[arg]) arg = k;                                                    \
                 for (int64_t k = 0; k < n; k++) y[k] = 0;                                          \
                 y[arg] = 1;                                                                        \
                 continue;                                                                          \
             }                                                                                      \
-            double sum = 0;                                                                        \
+            T mx = sm_max_##SUF(x, n);                                                             \
             if (kind == SM_SOFTMAX) {                                                              \
-                for (int64_t k = 0; k < n; k++) {                                                  \
-                    y[k] = EXP(x[k] - mx);                                                         \
-                    sum += y[k];                                                                   \
-                }                                                                                  \
-                T inv = (T)(1.0 / sum);                                                            \
+                T inv = (T)(1.0 / sm_expsum_##SUF(x, y, n, mx));                                   \
                 for (int64_t k = 0; k < n; k++) y[k] *= inv;                                       \
             } else {                                                                               \
-                for (int64_t k = 0; k < n; k++) sum += EXP(x[k] - mx);                             \
-                T lse = (T)LOG((T)sum);                                                            \
+                T lse = (T)LOG((T)sm_expsum_##SUF(x, NULL, n, mx));                                \
                 for (int64_t k = 0; k < n; k++) y[k] = (x[k] - mx) - lse;                          \
             }                                                                                      \
         }                                                                                          \
