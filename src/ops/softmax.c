@@ -127,6 +127,7 @@ static pl_status sm_geometry(const pl_kernel_ctx *ctx, const pl_tensor *x, sm_ge
 /* Computes y from x (both float or both double) over all outer blocks. */
 static pl_status sm_compute(sm_kind kind, const pl_tensor *x, pl_tensor *y, sm_geom g) {
     bool dbl = x->dtype == PL_DT_DOUBLE;
+    if (x->numel == 0) return PL_OK;
     if (g.inner == 1) {
         if (dbl) sm_rows_f64(kind, x->data, y->data, g.outer, g.n);
         else sm_rows_f32(kind, x->data, y->data, g.outer, g.n);
