@@ -19,6 +19,7 @@ extern const pl_op_schema pl_ops_sequence[];
 extern const pl_op_schema pl_ops_quant[];
 extern const pl_op_schema pl_ops_resize[];
 extern const pl_op_schema pl_ops_misc[];
+extern const pl_op_schema pl_ops_text[];
 
 static const pl_op_schema *const families[] = {
     pl_ops_elementwise,
@@ -37,6 +38,7 @@ static const pl_op_schema *const families[] = {
     pl_ops_quant,
     pl_ops_resize,
     pl_ops_misc,
+    pl_ops_text,
 };
 
 static int same_domain(const char *a, const char *b) {
