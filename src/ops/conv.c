@@ -99,30 +99,34 @@ static pl_status conv_output(const pl_node *node, conv_geom *g) {
     return PL_OK;
 }
 
-/* Moves data between an image (channels x in) and its column matrix (channels*K x out grid):
+/* Moves data between an image (channels x in) and its column matrix (channels*K rows):
  * gather (im2col) writes col, zero where the image position is padding; scatter (col2im)
- * adds col into the image. Works for any number of spatial dims. */
-static void im2col(const conv_geom *g, int64_t channels, float *img, float *col, bool scatter) {
+ * adds col into the image. The columns are the grid rows [o0, o1) (a grid row is all of the
+ * last dim; the others are counted row-major), so col has (o1 - o0) * out[last] columns.
+ * Works for any number of spatial dims. */
+static void im2col(const conv_geom *g, int64_t channels, float *img, float *col, bool scatter,
+                   int64_t o0, int64_t o1) {
     int nd = g->nd, last = nd - 1;
-    int64_t kp = prod(nd, g->k), outp = prod(nd, g->out), inp = prod(nd, g->in);
-    int64_t outer = outp / (g->out[last] ? g->out[last] : 1), glast = g->out[last];
+    int64_t kp = prod(nd, g->k), inp = prod(nd, g->in), glast = g->out[last];
+    int64_t cols = (o1 - o0) * glast;
     int64_t in_st[PL_MAX_RANK];
     pl_strides(nd, g->in, in_st);
-    if (outp == 0) return;
+    if (cols == 0) return;
     for (int64_t c = 0; c < channels; c++) {
         float *im = img + c * inp;
         for (int64_t kidx = 0; kidx < kp; kidx++) {
             int64_t koff[PL_MAX_RANK], rem = kidx;
             for (int d = nd - 1; d >= 0; d--) koff[d] = rem % g->k[d], rem /= g->k[d];
-            float *row = col + (c * kp + kidx) * outp;
+            float *row = col + (c * kp + kidx) * cols - o0 * glast;
             /* valid range of the last grid index */
             int64_t off = koff[last] * g->dil[last] - g->pad_b[last], s = g->stride[last];
             int64_t lo = off >= 0 ? 0 : (-off + s - 1) / s;
             int64_t hi = g->in[last] - 1 - off < 0 ? 0 : (g->in[last] - 1 - off) / s + 1;
             if (hi > glast) hi = glast;
             if (lo > hi) lo = hi;
-            int64_t gidx[PL_MAX_RANK] = {0};
-            for (int64_t o = 0; o < outer; o++) {
+            int64_t gidx[PL_MAX_RANK] = {0}, orem = o0;
+            for (int d = last - 1; d >= 0; d--) gidx[d] = orem % g->out[d], orem /= g->out[d];
+            for (int64_t o = o0; o < o1; o++) {
                 float *r = row + o * glast;
                 bool inside = true;
                 int64_t base = 0;
@@ -228,15 +232,22 @@ static void fill_bias(float *y, const float *bias, int64_t n, int64_t m, int64_t
         for (int64_t j = 0; j < plane; j++) y[i * plane + j] = bias ? bias[i % m] : 0.0f;
 }
 
-/* Runs the float conv: Y[n, group g] = W[g] x im2col(X[n, g]) (+ bias). */
+enum { COL_BLOCK_FLOATS = 1 << 18 }; /* target size of an im2col block (1 MiB) */
+
+/* Runs the float conv: Y[n, group g] = W[g] x im2col(X[n, g]) (+ bias). The columns are
+ * built a block of grid rows at a time so the buffer stays in cache. */
 static pl_status conv_run(const conv_geom *g, int64_t n, int64_t c, int64_t m, int64_t group,
                           const float *x, const float *w, const float *bias, float *y) {
     int64_t cg = c / group, mg = m / group, kp = prod(g->nd, g->k);
     int64_t inp = prod(g->nd, g->in), outp = prod(g->nd, g->out), kdim = cg * kp, colsize;
+    int64_t glast = g->out[g->nd - 1], rows = glast ? outp / glast : 0;
+    int64_t block = COL_BLOCK_FLOATS / (kdim * (glast ? glast : 1));
+    if (block < 1) block = 1;
+    if (block > rows) block = rows;
     bool direct = conv_is_pointwise(g);
     float *col = NULL;
     if (!direct) {
-        if (!pl_mul_size(kdim, outp, &colsize) || !pl_mul_size(colsize, 4, &colsize))
+        if (!pl_mul_size(kdim, block * glast, &colsize) || !pl_mul_size(colsize, 4, &colsize))
             return pl_err(PL_ERR_NOMEM, "im2col buffer size overflows");
         col = malloc((size_t)colsize + 4);
         if (!col) return pl_err(PL_ERR_NOMEM, "out of memory for the im2col buffer");
@@ -245,10 +256,18 @@ static pl_status conv_run(const conv_geom *g, int64_t n, int64_t c, int64_t m, i
     pl_status st = PL_OK;
     for (int64_t i = 0; i < n && st == PL_OK; i++) {
         for (int64_t gi = 0; gi < group && st == PL_OK; gi++) {
-            float *img = (float *)x + (i * c + gi * cg) * inp;
-            if (!direct) im2col(g, cg, img, col, false);
-            st = pl_sgemm(false, false, mg, outp, kdim, 1.0f, w + gi * mg * kdim, kdim,
-                          direct ? img : col, outp, 1.0f, y + (i * m + gi * mg) * outp, outp);
+            float *img = (float *)x + (i * c + gi * cg) * inp, *yg = y + (i * m + gi * mg) * outp;
+            const float *wg = w + gi * mg * kdim;
+            if (direct) {
+                st = pl_sgemm(false, false, mg, outp, kdim, 1.0f, wg, kdim, img, outp, 1.0f, yg, outp);
+                continue;
+            }
+            for (int64_t r0 = 0; r0 < rows && st == PL_OK; r0 += block) {
+                int64_t r1 = r0 + block < rows ? r0 + block : rows, cols = (r1 - r0) * glast;
+                im2col(g, cg, img, col, false, r0, r1);
+                st = pl_sgemm(false, false, mg, cols, kdim, 1.0f, wg, kdim, col, cols, 1.0f,
+                              yg + r0 * glast, outp);
+            }
         }
     }
     free(col);
@@ -358,7 +377,9 @@ static pl_status convt_run(const conv_geom *g, int64_t n, int64_t c, int64_t m, 
         for (int64_t gi = 0; gi < group && st == PL_OK; gi++) {
             st = pl_sgemm(true, false, rows, inp, cg, 1.0f, w + gi * cg * rows, rows,
                           x + (i * c + gi * cg) * inp, inp, 0.0f, col, inp);
-            if (st == PL_OK) im2col(&sg, mg, y + (i * m + gi * mg) * outp, col, true);
+            if (st == PL_OK)
+                im2col(&sg, mg, y + (i * m + gi * mg) * outp, col, true, 0,
+                       inp / (g->in[g->nd - 1] ? g->in[g->nd - 1] : 1));
         }
     }
     free(col);
