@@ -224,7 +224,7 @@ static pl_status op_dynamic_quantize_linear(pl_kernel_ctx *ctx) {
         mn = fminf(mn, v);
         mx = fmaxf(mx, v);
     }
-    float scale = (mx - mn) / 255.0f;
+    float scale = (mx == mn ? 1.0f : mx - mn) / 255.0f; /* as ONNX Runtime for all-zero x */
     int64_t zp = 0;
     if (scale > 0.0f) zp = saturate((double)(0.0f - mn / scale), 0, 255);
     pl_tensor *y, *ys, *yz;
@@ -324,7 +324,10 @@ static pl_status conv_geom_init(const pl_node *node, const pl_tensor *x, const p
         } else {
             if (valid) pb = pe = 0;
             int64_t span = g->in[d] + pb + pe - ext;
-            g->out[d] = span < 0 ? 0 : span / g->stride[d] + 1;
+            if (span < 0)
+                return pl_err(PL_ERR_INVALID, "kernel extent %lld exceeds the padded input %lld "
+                              "on axis %d", (long long)ext, (long long)(g->in[d] + pb + pe), d);
+            g->out[d] = span / g->stride[d] + 1;
         }
         g->pad0[d] = pb;
         if (!pl_mul_size(g->in_sp, g->in[d], &g->in_sp) ||
