@@ -272,7 +272,9 @@ static pl_status op_dft(pl_kernel_ctx *ctx) {
     const pl_tensor *tlen = opt_in(ctx, 1);
     if (tlen && tlen->numel > 0) PL_TRY(scalar_int(tlen, "dft_length", &n));
     if (n < 1 || n > (1 << 24))
-        return pl_err(PL_ERR_INVALID, "dft_length %lld must be within [1, 2^24]", (long long)n);
+        return pl_err(PL_ERR_INVALID, "dft_length %lld must be within [1, 2^24]%s", (long long)n,
+                      irfft && !(tlen && tlen->numel > 0) ? " (from a half spectrum of 1 bin)"
+                                                           : "");
     int64_t nout = onesided && !irfft ? n / 2 + 1 : n;
     int64_t dims[PL_MAX_RANK];
     memcpy(dims, x->dims, sizeof(int64_t) * (size_t)x->rank);
@@ -409,8 +411,9 @@ static pl_status window_op(pl_kernel_ctx *ctx, int kind) {
     pl_tensor *y;
     PL_TRY(pl_out(ctx, 0, dt, 1, &size, &y));
     for (int64_t i = 0; i < size; i++) {
-        double ph = nn > 0 ? 2.0 * M_PI * (double)i / nn : 0.0;
-        pl_set_f64(y, i, a0 - a1 * cos(ph) + a2 * cos(2.0 * ph));
+        double ph = 2.0 * M_PI * (double)i / nn;
+        /* a window of one sample is [1] (as numpy and PyTorch give), not 0/0 */
+        pl_set_f64(y, i, nn > 0 ? a0 - a1 * cos(ph) + a2 * cos(2.0 * ph) : 1.0);
     }
     return PL_OK;
 }

@@ -224,7 +224,7 @@ static pl_status op_dynamic_quantize_linear(pl_kernel_ctx *ctx) {
         mn = fminf(mn, v);
         mx = fmaxf(mx, v);
     }
-    float scale = (mx - mn) / 255.0f;
+    float scale = (mx == mn ? 1.0f : mx - mn) / 255.0f; /* as ONNX Runtime for all-zero x */
     int64_t zp = 0;
     if (scale > 0.0f) zp = saturate((double)(0.0f - mn / scale), 0, 255);
     pl_tensor *y, *ys, *yz;
@@ -324,7 +324,10 @@ static pl_status conv_geom_init(const pl_node *node, const pl_tensor *x, const p
         } else {
             if (valid) pb = pe = 0;
             int64_t span = g->in[d] + pb + pe - ext;
-            g->out[d] = span < 0 ? 0 : span / g->stride[d] + 1;
+            if (span < 0)
+                return pl_err(PL_ERR_INVALID, "kernel extent %lld exceeds the padded input %lld "
+                              "on axis %d", (long long)ext, (long long)(g->in[d] + pb + pe), d);
+            g->out[d] = span / g->stride[d] + 1;
         }
         g->pad0[d] = pb;
         if (!pl_mul_size(g->in_sp, g->in[d], &g->in_sp) ||
@@ -611,7 +614,17 @@ static pl_status mm_accumulate(const mm_geom *g, const pl_tensor *a, const rowpa
     if (!pl_mul_size(g->batch, g->M, &bm) || !pl_mul_size(bm, g->N, &total))
         return pl_err(PL_ERR_INVALID, "MatMul size overflows");
     *acc = calloc((size_t)(total ? total : 1), sizeof **acc);
-    if (!*acc) return pl_err(PL_ERR_NOMEM, "out of memory");
+    int32_t *zb = malloc((size_t)(g->N ? g->N : 1) * sizeof *zb);
+    if (!*acc || !zb) {
+        free(*acc);
+        free(zb);
+        *acc = NULL;
+        return pl_err(PL_ERR_NOMEM, "out of memory");
+    }
+    bool a_s8 = a->dtype == PL_DT_INT8, b_s8 = b->dtype == PL_DT_INT8;
+    const uint8_t *au = a->data, *bu = b->data;
+    const int8_t *as = a->data, *bs = b->data;
+    int64_t ma = g->M * g->K, mb = g->K * g->N;
     for (int64_t t = 0; t < g->batch; t++) {
         int64_t ao = 0, bo = 0, rem = t;
         for (int i = g->nb - 1; i >= 0; i--) {
@@ -620,21 +633,23 @@ static pl_status mm_accumulate(const mm_geom *g, const pl_tensor *a, const rowpa
             ao += c * g->astr[i];
             bo += c * g->bstr[i];
         }
-        int64_t ma = g->M * g->K, mb = g->K * g->N;
-        int64_t abatch = ma > 0 ? ao / ma : 0;
-        int64_t bbatch = mb > 0 ? bo / mb : 0;
+        int64_t abatch = ma > 0 ? ao / ma : 0, bbatch = mb > 0 ? bo / mb : 0;
+        for (int64_t n = 0; n < g->N; n++)
+            zb[n] = bz->t ? (int32_t)pl_get_i64(bz->t, rowparam_index(bz, bbatch, n)) : 0;
         for (int64_t m = 0; m < g->M; m++) {
-            int64_t za = az->t ? pl_get_i64(az->t, rowparam_index(az, abatch, m)) : 0;
-            for (int64_t n = 0; n < g->N; n++) {
-                int64_t zb = bz->t ? pl_get_i64(bz->t, rowparam_index(bz, bbatch, n)) : 0;
-                int64_t s = 0;
-                for (int64_t k = 0; k < g->K; k++)
-                    s += (pl_get_i64(a, ao + m * g->K + k) - za) *
-                         (pl_get_i64(b, bo + k * g->N + n) - zb);
-                (*acc)[(t * g->M + m) * g->N + n] = s;
+            int32_t za = az->t ? (int32_t)pl_get_i64(az->t, rowparam_index(az, abatch, m)) : 0;
+            int64_t *row = *acc + (t * g->M + m) * g->N;
+            for (int64_t k = 0; k < g->K; k++) {
+                int64_t ia = ao + m * g->K + k, ib = bo + k * g->N;
+                int32_t av = (a_s8 ? (int32_t)as[ia] : (int32_t)au[ia]) - za;
+                if (b_s8)
+                    for (int64_t n = 0; n < g->N; n++) row[n] += av * ((int32_t)bs[ib + n] - zb[n]);
+                else
+                    for (int64_t n = 0; n < g->N; n++) row[n] += av * ((int32_t)bu[ib + n] - zb[n]);
             }
         }
     }
+    free(zb);
     return PL_OK;
 }
 
