@@ -8,8 +8,8 @@ ROOT=$(cd "$(dirname "$0")/.." && pwd)
 CASE=$ROOT/examples/models/fashion_cnn
 MODEL=$CASE/model.onnx
 OUT=${PL_DEMO_OUT:-$ROOT/build/demo}
-echo "== plaster info $MODEL"
-"$PLASTER" info "$MODEL"
+echo "== plaster info --size $MODEL"
+"$PLASTER" info "$MODEL" --size
 echo
 echo "== plaster run (4 Fashion-MNIST test images) -> $OUT"
 "$PLASTER" run "$MODEL" --input-dir "$CASE/test_data_set_0" --output-dir "$OUT"
