@@ -1,9 +1,12 @@
 /* text.c - TfIdfVectorizer: counts n-grams (with skips) of integer or string tokens against a
- * pool, giving TF, IDF or TF-IDF features. (String normalisation ops are out of scope.) */
+ * pool, giving TF, IDF or TF-IDF features; StringNormalizer: stopword removal and case change
+ * (ASCII letters; other bytes, UTF-8 included, pass unchanged). */
 #include "ops.h"
 
+#include <ctype.h>
 #include <stdlib.h>
 #include <string.h>
+#include <strings.h>
 
 typedef struct tfidf {
     int64_t min_n, max_n, max_skip;
@@ -110,7 +113,49 @@ static pl_status run_tfidf(pl_kernel_ctx *ctx) {
     return PL_OK;
 }
 
+static bool is_stopword(const char *w, char *const *stop, int n, bool case_sensitive) {
+    for (int i = 0; i < n; i++)
+        if (case_sensitive ? !strcmp(w, stop[i]) : !strcasecmp(w, stop[i])) return true;
+    return false;
+}
+
+static pl_status run_string_normalizer(pl_kernel_ctx *ctx) {
+    const pl_node *n = ctx->node;
+    const pl_tensor *x;
+    PL_TRY(pl_in_req(ctx, 0, &x));
+    if (x->dtype != PL_DT_STRING) return pl_err(PL_ERR_INVALID, "input X must be string, not %s", pl_dtype_name(x->dtype));
+    if (!(x->rank == 1 || (x->rank == 2 && x->dims[0] == 1)))
+        return pl_err(PL_ERR_INVALID, "input X must have shape [C] or [1, C]");
+    const char *action = pl_attr_string(n, "case_change_action", "NONE");
+    int change = !strcmp(action, "LOWER") ? -1 : !strcmp(action, "UPPER") ? 1 : !strcmp(action, "NONE") ? 0 : 2;
+    if (change == 2) return pl_err(PL_ERR_INVALID, "attribute case_change_action '%s' must be LOWER, UPPER or NONE", action);
+    bool case_sensitive = pl_attr_int(n, "is_case_sensitive", 0) != 0;
+    const pl_attr *sw = pl_node_attr(n, "stopwords");
+    char *const *stop = sw && sw->type == PL_ATTR_STRINGS ? sw->strings : NULL;
+    int n_stop = stop ? sw->n : 0;
+    char *const *in = x->data;
+    int64_t kept = 0;
+    for (int64_t i = 0; i < x->numel; i++) kept += !is_stopword(in[i], stop, n_stop, case_sensitive);
+    int64_t dims[2] = {1, kept ? kept : 1}; /* all removed: one empty string */
+    pl_tensor *y;
+    if (x->rank == 2) PL_TRY(pl_out(ctx, 0, PL_DT_STRING, 2, dims, &y));
+    else PL_TRY(pl_out(ctx, 0, PL_DT_STRING, 1, &dims[1], &y));
+    char **out = y->data;
+    int64_t k = 0;
+    for (int64_t i = 0; i < x->numel && kept; i++) {
+        if (is_stopword(in[i], stop, n_stop, case_sensitive)) continue;
+        out[k] = pl_strdup(in[i]);
+        if (!out[k]) return pl_err(PL_ERR_NOMEM, "out of memory");
+        for (char *c = out[k]; *c; c++)
+            if (change) *c = (char)(change > 0 ? toupper((unsigned char)*c) : tolower((unsigned char)*c));
+        k++;
+    }
+    if (!kept && !(out[0] = pl_strdup(""))) return pl_err(PL_ERR_NOMEM, "out of memory");
+    return PL_OK;
+}
+
 const pl_op_schema pl_ops_text[] = {
     {"", "TfIdfVectorizer", 1, 1, 1, 1, run_tfidf},
+    {"", "StringNormalizer", 1, 1, 1, 1, run_string_normalizer},
     {0},
 };
