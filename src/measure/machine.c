@@ -49,15 +49,16 @@ void pl_machine_describe(pl_machine_info *out) {
         case 6: has = __builtin_cpu_supports("avx512vl"); break;
         case 7: has = __builtin_cpu_supports("avx512vnni"); break;
         case 8: has = __builtin_cpu_supports("avx512bf16"); break;
-        case 9: has = __builtin_cpu_supports("avxvnni"); break;
-        default: break; /* AMX: read from /proc/cpuinfo below */
+        default: break; /* AVX-VNNI and AMX: read from /proc/cpuinfo below */
         }
-        if (i >= 10) {
+        if (i >= 9) {
             FILE *c = fopen("/proc/cpuinfo", "r");
             char flag[32];
-            snprintf(flag, sizeof flag, " %s", i == 10 ? "amx_tile" : i == 11 ? "amx_bf16" : "amx_int8");
-            while (c && fgets(line, sizeof line, c) && !has)
+            snprintf(flag, sizeof flag, " %s ", i == 9 ? "avx_vnni" : i == 10 ? "amx_tile" : i == 11 ? "amx_bf16" : "amx_int8");
+            while (c && fgets(line, sizeof line, c) && !has) {
+                line[strcspn(line, "\n")] = ' '; /* so the last flag ends with a space too */
                 if (!strncmp(line, "flags", 5) && strstr(line, flag)) has = 1;
+            }
             if (c) fclose(c);
         }
         if (has && used < sizeof out->isa)
