@@ -50,26 +50,6 @@ static int64_t dims_prod(const int64_t *dims, int from, int to) {
     return n;
 }
 
-/* Copies `count` elements src[so..] -> dst[dof..]; strings are duplicated. */
-static pl_status copy_elems(pl_tensor *dst, int64_t dof, const pl_tensor *src, int64_t so,
-                            int64_t count) {
-    if (count <= 0) return PL_OK;
-    if (src->dtype == PL_DT_STRING) {
-        char **d = dst->data;
-        char *const *s = src->data;
-        for (int64_t i = 0; i < count; i++) {
-            free(d[dof + i]);
-            d[dof + i] = pl_strdup(s[so + i] ? s[so + i] : "");
-            if (!d[dof + i]) return pl_err(PL_ERR_NOMEM, "out of memory");
-        }
-        return PL_OK;
-    }
-    size_t es = pl_dtype_size(src->dtype);
-    memcpy((char *)dst->data + (size_t)dof * es, (const char *)src->data + (size_t)so * es,
-           (size_t)count * es);
-    return PL_OK;
-}
-
 /* Slice `index` of x along `axis`, without that axis (a new tensor). */
 static pl_status slice_axis(const pl_tensor *x, int axis, int64_t index, pl_tensor **out) {
     int64_t dims[PL_MAX_RANK];
@@ -79,7 +59,7 @@ static pl_status slice_axis(const pl_tensor *x, int axis, int64_t index, pl_tens
     PL_TRY(pl_tensor_create(x->dtype, rank, dims, out));
     int64_t outer = dims_prod(x->dims, 0, axis), inner = dims_prod(x->dims, axis + 1, x->rank);
     for (int64_t o = 0; o < outer; o++) {
-        pl_status st = copy_elems(*out, o * inner, x, (o * x->dims[axis] + index) * inner, inner);
+        pl_status st = pl_copy_elems(*out, o * inner, x, (o * x->dims[axis] + index) * inner, inner);
         if (st != PL_OK) {
             pl_tensor_destroy(*out);
             *out = NULL;
@@ -93,7 +73,7 @@ static pl_status slice_axis(const pl_tensor *x, int axis, int64_t index, pl_tens
 static pl_status place_axis(pl_tensor *dst, int axis, int64_t index, const pl_tensor *part) {
     int64_t outer = dims_prod(dst->dims, 0, axis), inner = dims_prod(dst->dims, axis + 1, dst->rank);
     for (int64_t o = 0; o < outer; o++)
-        PL_TRY(copy_elems(dst, (o * dst->dims[axis] + index) * inner, part, o * inner, inner));
+        PL_TRY(pl_copy_elems(dst, (o * dst->dims[axis] + index) * inner, part, o * inner, inner));
     return PL_OK;
 }
 
@@ -479,7 +459,7 @@ static pl_status batch_store(pl_kernel_ctx *ctx, int i, int64_t batch, int64_t m
         return pl_err(PL_ERR_INVALID, "output %d: batch %lld gives a different type or shape than batch 0",
                       i, (long long)b);
     int64_t stride = dims_prod(o->dims, 1, o->rank);
-    return copy_elems(o, b * stride, part, 0, part->numel);
+    return pl_copy_elems(o, b * stride, part, 0, part->numel);
 }
 
 /* An output of a Scan-8 with batch size 0: [0, state dims...] or [0, max_len, slice dims...]. */

@@ -11,46 +11,12 @@
 
 /* Spatial geometry of one convolution: image dims, kernel, output grid and the mapping
  * image_pos = grid_pos * stride - pad_begin + kernel_pos * dilation. */
-typedef struct conv_geom {
-    int nd;
-    int64_t in[PL_MAX_RANK], k[PL_MAX_RANK], out[PL_MAX_RANK];
-    int64_t stride[PL_MAX_RANK], dil[PL_MAX_RANK], pad_b[PL_MAX_RANK], pad_e[PL_MAX_RANK];
-} conv_geom;
+typedef pl_window conv_geom;
 
 static int64_t prod(int n, const int64_t *v) {
     int64_t p = 1;
     for (int i = 0; i < n; i++) p *= v[i];
     return p;
-}
-
-/* Read an ints attribute of exactly `count` values >= `min` into out (dflt when absent). */
-static pl_status read_ints(const pl_node *node, const char *name, int count, int64_t dflt,
-                           int64_t min, int64_t *out) {
-    int n = 0;
-    const int64_t *v = pl_attr_ints(node, name, &n);
-    if (!v) {
-        for (int i = 0; i < count; i++) out[i] = dflt;
-        return PL_OK;
-    }
-    if (n != count)
-        return pl_err(PL_ERR_INVALID, "attribute '%s' has %d values, expected %d", name, n, count);
-    for (int i = 0; i < n; i++) {
-        if (v[i] < min)
-            return pl_err(PL_ERR_INVALID, "attribute '%s'[%d] is %lld, must be >= %lld", name, i,
-                          (long long)v[i], (long long)min);
-        out[i] = v[i];
-    }
-    return PL_OK;
-}
-
-/* Reads strides, dilations and pads (as pads[0..nd) begin, [nd..2nd) end). */
-static pl_status read_common(const pl_node *node, conv_geom *g) {
-    int64_t pads[2 * PL_MAX_RANK];
-    PL_TRY(read_ints(node, "strides", g->nd, 1, 1, g->stride));
-    PL_TRY(read_ints(node, "dilations", g->nd, 1, 1, g->dil));
-    PL_TRY(read_ints(node, "pads", 2 * g->nd, 0, 0, pads));
-    for (int i = 0; i < g->nd; i++) g->pad_b[i] = pads[i], g->pad_e[i] = pads[g->nd + i];
-    return PL_OK;
 }
 
 /* Kernel dims from W (dims 2..), checked against the kernel_shape attribute when given. */
@@ -68,34 +34,6 @@ static pl_status read_kernel(const pl_node *node, const pl_tensor *w, conv_geom 
             return pl_err(PL_ERR_INVALID, "attribute 'kernel_shape'[%d] is %lld but W %s has %lld",
                           i, (long long)ks[i], pl_dims_str(w->rank, w->dims, sw, sizeof sw),
                           (long long)g->k[i]);
-    return PL_OK;
-}
-
-/* Output grid of a Conv from auto_pad (NOTSET, SAME_UPPER, SAME_LOWER, VALID). */
-static pl_status conv_output(const pl_node *node, conv_geom *g) {
-    const char *ap = pl_attr_string(node, "auto_pad", "NOTSET");
-    bool same_upper = !strcmp(ap, "SAME_UPPER"), same_lower = !strcmp(ap, "SAME_LOWER");
-    bool valid = !strcmp(ap, "VALID");
-    if (!same_upper && !same_lower && !valid && strcmp(ap, "NOTSET") && ap[0])
-        return pl_err(PL_ERR_INVALID, "attribute 'auto_pad' has unknown value '%s'", ap);
-    for (int i = 0; i < g->nd; i++) {
-        int64_t ek = (g->k[i] - 1) * g->dil[i] + 1, s = g->stride[i];
-        if (same_upper || same_lower) {
-            g->out[i] = (g->in[i] + s - 1) / s;
-            int64_t total = (g->out[i] - 1) * s + ek - g->in[i];
-            if (total < 0) total = 0;
-            g->pad_b[i] = same_upper ? total / 2 : total - total / 2;
-            g->pad_e[i] = total - g->pad_b[i];
-            continue;
-        }
-        if (valid) g->pad_b[i] = g->pad_e[i] = 0;
-        int64_t span = g->in[i] + g->pad_b[i] + g->pad_e[i] - ek;
-        if (span < 0)
-            return pl_err(PL_ERR_INVALID, "spatial dim %d: input %lld with pads %lld+%lld is smaller "
-                          "than the dilated kernel %lld", i, (long long)g->in[i],
-                          (long long)g->pad_b[i], (long long)g->pad_e[i], (long long)ek);
-        g->out[i] = span / s + 1;
-    }
     return PL_OK;
 }
 
@@ -295,8 +233,8 @@ static pl_status op_conv(pl_kernel_ctx *ctx) {
     PL_TRY(check_bias(b, m));
     for (int i = 0; i < g.nd; i++) g.in[i] = x->dims[2 + i];
     PL_TRY(read_kernel(ctx->node, w, &g));
-    PL_TRY(read_common(ctx->node, &g));
-    PL_TRY(conv_output(ctx->node, &g));
+    PL_TRY(pl_window_read_attrs(ctx->node, &g));
+    PL_TRY(pl_window_output(ctx->node, &g, false));
     int64_t ydims[PL_MAX_RANK] = {n, m};
     memcpy(ydims + 2, g.out, sizeof(int64_t) * (size_t)g.nd);
     pl_tensor *yf, *tx = NULL, *tw = NULL, *tb = NULL;
@@ -327,7 +265,7 @@ static pl_status convt_output(const pl_node *node, conv_geom *g) {
     if (!same_upper && !same_lower && !valid && strcmp(ap, "NOTSET") && ap[0])
         return pl_err(PL_ERR_INVALID, "attribute 'auto_pad' has unknown value '%s'", ap);
     int64_t opad[PL_MAX_RANK];
-    PL_TRY(read_ints(node, "output_padding", g->nd, 0, 0, opad));
+    PL_TRY(pl_attr_ints_exact(node, "output_padding", g->nd, 0, 0, opad));
     int n_os = 0;
     const int64_t *os = pl_attr_ints(node, "output_shape", &n_os);
     if (os && n_os != g->nd && n_os != g->nd + 2)
@@ -407,7 +345,7 @@ static pl_status op_convtranspose(pl_kernel_ctx *ctx) {
     PL_TRY(check_bias(b, m));
     for (int i = 0; i < g.nd; i++) g.in[i] = x->dims[2 + i];
     PL_TRY(read_kernel(ctx->node, w, &g));
-    PL_TRY(read_common(ctx->node, &g));
+    PL_TRY(pl_window_read_attrs(ctx->node, &g));
     PL_TRY(convt_output(ctx->node, &g));
     int64_t ydims[PL_MAX_RANK] = {n, m};
     memcpy(ydims + 2, g.out, sizeof(int64_t) * (size_t)g.nd);

@@ -59,6 +59,24 @@ pl_status pl_as_float(const pl_tensor *t, pl_tensor **out);
 /* Int64 values of a 1-D (or scalar) integer tensor into a malloc'ed array. */
 pl_status pl_as_int64s(const pl_tensor *t, const char *what, int64_t **out, int64_t *count);
 
+/* Reads an ints attribute of exactly `count` values >= `min` into out (`dflt` when absent). */
+pl_status pl_attr_ints_exact(const pl_node *node, const char *name, int count, int64_t dflt,
+                             int64_t min, int64_t *out);
+/* Copies `count` elements src[so..] -> dst[dof..] of the same dtype; strings are duplicated. */
+pl_status pl_copy_elems(pl_tensor *dst, int64_t dof, const pl_tensor *src, int64_t so,
+                        int64_t count);
+
+/* ---- sliding windows (window.c): Conv, ConvTranspose, pooling ---- */
+typedef struct pl_window {
+    int nd; /* spatial dims */
+    int64_t in[PL_MAX_RANK], k[PL_MAX_RANK], out[PL_MAX_RANK];
+    int64_t stride[PL_MAX_RANK], dil[PL_MAX_RANK], pad_b[PL_MAX_RANK], pad_e[PL_MAX_RANK];
+} pl_window;
+/* strides, dilations (default 1) and pads (begin..., end...; default 0) for g->nd dims. */
+pl_status pl_window_read_attrs(const pl_node *node, pl_window *g);
+/* g->out (and pads under auto_pad SAME_UPPER/SAME_LOWER/VALID) from in, k, stride, dil, pads. */
+pl_status pl_window_output(const pl_node *node, pl_window *g, bool ceil_mode);
+
 /* ---- control flow (engine/exec.c) ---- */
 
 /* Run subgraph `g` of the current node with the given inputs (borrowed); outer-scope values

@@ -104,3 +104,22 @@ pl_status pl_as_int64s(const pl_tensor *t, const char *what, int64_t **out, int6
     *count = t->numel;
     return PL_OK;
 }
+
+pl_status pl_copy_elems(pl_tensor *dst, int64_t dof, const pl_tensor *src, int64_t so,
+                        int64_t count) {
+    if (count <= 0) return PL_OK;
+    if (src->dtype == PL_DT_STRING) {
+        char **d = dst->data;
+        char *const *s = src->data;
+        for (int64_t i = 0; i < count; i++) {
+            free(d[dof + i]);
+            d[dof + i] = pl_strdup(s[so + i] ? s[so + i] : "");
+            if (!d[dof + i]) return pl_err(PL_ERR_NOMEM, "out of memory");
+        }
+        return PL_OK;
+    }
+    size_t es = pl_dtype_size(src->dtype);
+    memcpy((char *)dst->data + (size_t)dof * es, (const char *)src->data + (size_t)so * es,
+           (size_t)count * es);
+    return PL_OK;
+}

@@ -12,11 +12,7 @@ typedef enum pool_mode { POOL_MAX, POOL_AVG, POOL_LP } pool_mode;
 
 /* Window geometry: image dims, kernel, output grid; image_pos = out_pos * stride - pad_b +
  * kernel_pos * dilation. */
-typedef struct pool_geom {
-    int nd;
-    int64_t in[PL_MAX_RANK], k[PL_MAX_RANK], out[PL_MAX_RANK];
-    int64_t stride[PL_MAX_RANK], dil[PL_MAX_RANK], pad_b[PL_MAX_RANK], pad_e[PL_MAX_RANK];
-} pool_geom;
+typedef pl_window pool_geom;
 
 /* Options of one pooling run. */
 typedef struct pool_opts {
@@ -34,26 +30,6 @@ typedef struct pool_src {
 
 static inline double src_at(const pool_src *s, int64_t i) { return s->f ? s->f[i] : s->d[i]; }
 
-/* Read an ints attribute of exactly `count` values >= `min` into out (dflt when absent). */
-static pl_status read_ints(const pl_node *node, const char *name, int count, int64_t dflt,
-                           int64_t min, int64_t *out) {
-    int n = 0;
-    const int64_t *v = pl_attr_ints(node, name, &n);
-    if (!v) {
-        for (int i = 0; i < count; i++) out[i] = dflt;
-        return PL_OK;
-    }
-    if (n != count)
-        return pl_err(PL_ERR_INVALID, "attribute '%s' has %d values, expected %d", name, n, count);
-    for (int i = 0; i < n; i++) {
-        if (v[i] < min)
-            return pl_err(PL_ERR_INVALID, "attribute '%s'[%d] is %lld, must be >= %lld", name, i,
-                          (long long)v[i], (long long)min);
-        out[i] = v[i];
-    }
-    return PL_OK;
-}
-
 /* kernel_shape (required), strides, dilations and pads of a pooling node over x. */
 static pl_status read_geom(const pl_node *node, const pl_tensor *x, pool_geom *g) {
     if (x->rank < 3) {
@@ -65,42 +41,8 @@ static pl_status read_geom(const pl_node *node, const pl_tensor *x, pool_geom *g
     for (int i = 0; i < g->nd; i++) g->in[i] = x->dims[2 + i];
     if (!pl_node_attr(node, "kernel_shape"))
         return pl_err(PL_ERR_INVALID, "attribute 'kernel_shape' is required");
-    int64_t pads[2 * PL_MAX_RANK];
-    PL_TRY(read_ints(node, "kernel_shape", g->nd, 1, 1, g->k));
-    PL_TRY(read_ints(node, "strides", g->nd, 1, 1, g->stride));
-    PL_TRY(read_ints(node, "dilations", g->nd, 1, 1, g->dil));
-    PL_TRY(read_ints(node, "pads", 2 * g->nd, 0, 0, pads));
-    for (int i = 0; i < g->nd; i++) g->pad_b[i] = pads[i], g->pad_e[i] = pads[g->nd + i];
-    return PL_OK;
-}
-
-/* Output grid from auto_pad and ceil_mode (a window may not start in the end padding). */
-static pl_status pool_output(const pl_node *node, pool_geom *g) {
-    const char *ap = pl_attr_string(node, "auto_pad", "NOTSET");
-    bool same_upper = !strcmp(ap, "SAME_UPPER"), same_lower = !strcmp(ap, "SAME_LOWER");
-    bool valid = !strcmp(ap, "VALID"), ceil_mode = pl_attr_int(node, "ceil_mode", 0) != 0;
-    if (!same_upper && !same_lower && !valid && strcmp(ap, "NOTSET") && ap[0])
-        return pl_err(PL_ERR_INVALID, "attribute 'auto_pad' has unknown value '%s'", ap);
-    for (int i = 0; i < g->nd; i++) {
-        int64_t ek = (g->k[i] - 1) * g->dil[i] + 1, s = g->stride[i];
-        if (same_upper || same_lower) {
-            g->out[i] = (g->in[i] + s - 1) / s;
-            int64_t total = (g->out[i] - 1) * s + ek - g->in[i];
-            if (total < 0) total = 0;
-            g->pad_b[i] = same_upper ? total / 2 : total - total / 2;
-            g->pad_e[i] = total - g->pad_b[i];
-            continue;
-        }
-        if (valid) g->pad_b[i] = g->pad_e[i] = 0;
-        int64_t span = g->in[i] + g->pad_b[i] + g->pad_e[i] - ek;
-        if (span < 0)
-            return pl_err(PL_ERR_INVALID, "spatial dim %d: input %lld with pads %lld+%lld is smaller "
-                          "than the dilated kernel %lld", i, (long long)g->in[i],
-                          (long long)g->pad_b[i], (long long)g->pad_e[i], (long long)ek);
-        g->out[i] = (ceil_mode ? (span + s - 1) / s : span / s) + 1;
-        if (ceil_mode && (g->out[i] - 1) * s >= g->in[i] + g->pad_b[i]) g->out[i]--;
-    }
-    return PL_OK;
+    PL_TRY(pl_attr_ints_exact(node, "kernel_shape", g->nd, 1, 1, g->k));
+    return pl_window_read_attrs(node, g);
 }
 
 /* Pools one plane (the spatial image of one n, c) into `out` (double) and, for max, the
@@ -217,7 +159,7 @@ static pl_status op_maxpool(pl_kernel_ctx *ctx) {
     PL_TRY(check_dtype(x, "MaxPool", true));
     pool_geom g;
     PL_TRY(read_geom(ctx->node, x, &g));
-    PL_TRY(pool_output(ctx->node, &g));
+    PL_TRY(pl_window_output(ctx->node, &g, pl_attr_int(ctx->node, "ceil_mode", 0) != 0));
     int64_t so = pl_attr_int(ctx->node, "storage_order", 0);
     if (so != 0 && so != 1)
         return pl_err(PL_ERR_INVALID, "attribute 'storage_order' is %lld, must be 0 or 1", (long long)so);
@@ -233,7 +175,7 @@ static pl_status op_averagepool(pl_kernel_ctx *ctx) {
     PL_TRY(check_dtype(x, "AveragePool", false));
     pool_geom g;
     PL_TRY(read_geom(ctx->node, x, &g));
-    PL_TRY(pool_output(ctx->node, &g));
+    PL_TRY(pl_window_output(ctx->node, &g, pl_attr_int(ctx->node, "ceil_mode", 0) != 0));
     pool_opts o = {.mode = POOL_AVG,
                    .count_include_pad = pl_attr_int(ctx->node, "count_include_pad", 0) != 0};
     return pool_run(ctx, x, &g, &o, false);
@@ -254,7 +196,7 @@ static pl_status op_lppool(pl_kernel_ctx *ctx) {
     PL_TRY(check_dtype(x, "LpPool", false));
     pool_geom g;
     PL_TRY(read_geom(ctx->node, x, &g));
-    PL_TRY(pool_output(ctx->node, &g));
+    PL_TRY(pl_window_output(ctx->node, &g, pl_attr_int(ctx->node, "ceil_mode", 0) != 0));
     pool_opts o = {.mode = POOL_LP};
     PL_TRY(read_p(ctx->node, &o.p));
     return pool_run(ctx, x, &g, &o, false);
@@ -361,7 +303,7 @@ static pl_status op_maxroipool(pl_kernel_ctx *ctx) {
     int64_t ps[2];
     if (!pl_node_attr(ctx->node, "pooled_shape"))
         return pl_err(PL_ERR_INVALID, "attribute 'pooled_shape' is required");
-    PL_TRY(read_ints(ctx->node, "pooled_shape", 2, 1, 1, ps));
+    PL_TRY(pl_attr_ints_exact(ctx->node, "pooled_shape", 2, 1, 1, ps));
     double scale = pl_attr_float(ctx->node, "spatial_scale", 1.0f);
     int64_t c = x->dims[1], h = x->dims[2], w = x->dims[3], nr = rois->dims[0];
     int64_t ydims[4] = {nr, c, ps[0], ps[1]};

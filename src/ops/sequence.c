@@ -57,26 +57,6 @@ static pl_status position_in(const pl_kernel_ctx *ctx, int i, int64_t *pos, int 
     return PL_OK;
 }
 
-/* Copies `count` elements from src[so..] to dst[dof..]; strings are duplicated. */
-static pl_status copy_elems(pl_tensor *dst, int64_t dof, const pl_tensor *src, int64_t so,
-                            int64_t count) {
-    if (count <= 0) return PL_OK;
-    if (src->dtype == PL_DT_STRING) {
-        char **d = dst->data;
-        char *const *s = src->data;
-        for (int64_t i = 0; i < count; i++) {
-            free(d[dof + i]);
-            d[dof + i] = pl_strdup(s[so + i] ? s[so + i] : "");
-            if (!d[dof + i]) return pl_err(PL_ERR_NOMEM, "out of memory");
-        }
-        return PL_OK;
-    }
-    size_t es = pl_dtype_size(src->dtype);
-    memcpy((char *)dst->data + (size_t)dof * es, (const char *)src->data + (size_t)so * es,
-           (size_t)count * es);
-    return PL_OK;
-}
-
 /* Product of dims[from..to). */
 static int64_t dims_prod(const int64_t *dims, int from, int to) {
     int64_t n = 1;
@@ -256,7 +236,7 @@ static pl_status chunk(const pl_tensor *x, int axis, int64_t start, int64_t len,
     PL_TRY(pl_tensor_create(x->dtype, rank, dims, out));
     int64_t outer = dims_prod(x->dims, 0, axis), inner = dims_prod(x->dims, axis + 1, x->rank);
     for (int64_t o = 0; o < outer; o++) {
-        pl_status st = copy_elems(*out, o * len * inner, x, (o * x->dims[axis] + start) * inner,
+        pl_status st = pl_copy_elems(*out, o * len * inner, x, (o * x->dims[axis] + start) * inner,
                                   len * inner);
         if (st != PL_OK) {
             pl_tensor_destroy(*out);
@@ -337,7 +317,7 @@ static pl_status op_concat_from_sequence(pl_kernel_ctx *ctx) {
     for (int i = 0; i < s->seq_len; i++) {
         int64_t len = new_axis ? 1 : s->seq[i]->dims[axis];
         for (int64_t q = 0; q < outer; q++)
-            PL_TRY(copy_elems(o, (q * total + off) * inner, s->seq[i], q * len * inner, len * inner));
+            PL_TRY(pl_copy_elems(o, (q * total + off) * inner, s->seq[i], q * len * inner, len * inner));
         off += len;
     }
     return PL_OK;
