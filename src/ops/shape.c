@@ -2,24 +2,12 @@
  * Size, Reshape, Flatten, Squeeze, Unsqueeze, ConstantOfShape, Dropout, Range, EyeLike and
  * Trilu, plus the family's schema table. The data-movement kernels (Transpose, Concat, Split,
  * Slice, Expand, Tile, Pad, DepthToSpace, SpaceToDepth) live in shape_copy.c. */
-#include "ops.h"
+#include "shape.h"
 
 #include <math.h>
 #include <stdlib.h>
 #include <string.h>
 
-/* shape_copy.c */
-pl_status pl_shape_transpose(pl_kernel_ctx *ctx);
-pl_status pl_shape_concat(pl_kernel_ctx *ctx);
-pl_status pl_shape_split(pl_kernel_ctx *ctx);
-pl_status pl_shape_slice(pl_kernel_ctx *ctx);
-pl_status pl_shape_expand(pl_kernel_ctx *ctx);
-pl_status pl_shape_tile(pl_kernel_ctx *ctx);
-pl_status pl_shape_pad(pl_kernel_ctx *ctx);
-pl_status pl_shape_depth_to_space(pl_kernel_ctx *ctx);
-pl_status pl_shape_space_to_depth(pl_kernel_ctx *ctx);
-/* Fills every element of t with the single element of v (same dtype); strings deep-copied. */
-pl_status pl_shape_fill(pl_tensor *t, const pl_tensor *v);
 
 /* ---- helpers ---- */
 

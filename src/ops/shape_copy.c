@@ -2,7 +2,7 @@
  * Expand, Tile, Pad, DepthToSpace, SpaceToDepth. They all reduce to one strided copy
  * (copy_strided) that merges contiguous dimensions, copies contiguous runs with memcpy,
  * transposes in cache blocks, and deep-copies strings. The schema table is in shape.c. */
-#include "ops.h"
+#include "shape.h"
 
 #include <stdio.h>
 #include <stdlib.h>
@@ -11,16 +11,6 @@
 #define MAX_VIEW (2 * PL_MAX_RANK)
 #define BLOCK 32
 
-pl_status pl_shape_transpose(pl_kernel_ctx *ctx);
-pl_status pl_shape_concat(pl_kernel_ctx *ctx);
-pl_status pl_shape_split(pl_kernel_ctx *ctx);
-pl_status pl_shape_slice(pl_kernel_ctx *ctx);
-pl_status pl_shape_expand(pl_kernel_ctx *ctx);
-pl_status pl_shape_tile(pl_kernel_ctx *ctx);
-pl_status pl_shape_pad(pl_kernel_ctx *ctx);
-pl_status pl_shape_depth_to_space(pl_kernel_ctx *ctx);
-pl_status pl_shape_space_to_depth(pl_kernel_ctx *ctx);
-pl_status pl_shape_fill(pl_tensor *t, const pl_tensor *v);
 
 /* ---- the strided copy ---- */
 
