@@ -44,6 +44,7 @@ expect 1 "leaves the model's folder" -- "$PLASTER" run "$M/escaping_external.onn
 expect 2 "com.example.unknown"     -- "$PLASTER" run "$M/unknown_domain.onnx" --input-dir "$M/good" --output-dir "$T/o"
 expect 2 "FrobnicateTensor"        -- "$PLASTER" run "$M/unsupported_op.onnx" --input-dir "$M/good" --output-dir "$T/o"
 expect 1 "node 'add0'.*'ghost'"    -- "$PLASTER" run "$M/undefined_input.onnx" --input-dir "$M/good" --output-dir "$T/o"
+expect 1 "node 'big' \(ConstantOfShape\).*more than the limit" -- "$PLASTER" run "$M/hostile_shape.onnx" --input-dir "$M/hostile_in" --output-dir "$T/o"
 expect 1 "output-dir is required"  -- "$PLASTER" run "$M/relu.onnx" --input-dir "$M/good"
 expect 1 "unknown command"         -- "$PLASTER" frobnicate
 expect 1 "--format must be"        -- "$PLASTER" run "$M/relu.onnx" --input-dir "$M/good" --output-dir "$T/o" --format xml

@@ -94,3 +94,13 @@ d = os.path.join(out, "function_in")
 os.makedirs(d, exist_ok=True)
 np.save(os.path.join(d, "input_0.npy"), np.array([-1, 2], np.float32))
 np.save(os.path.join(d, "input_1.npy"), np.array([-1, 0], np.float32))
+
+# a valid model asked for a hostile size at run time: 400 GB from ConstantOfShape
+g = helper.make_graph([helper.make_node("ConstantOfShape", ["s"], ["y"], name="big")], "g",
+                      [helper.make_tensor_value_info("s", TensorProto.INT64, [3])],
+                      [helper.make_tensor_value_info("y", TensorProto.FLOAT, None)])
+save(helper.make_model(g, opset_imports=[helper.make_opsetid("", 13)]), "hostile_shape.onnx")
+d = os.path.join(out, "hostile_in")
+os.makedirs(d, exist_ok=True)
+with open(os.path.join(d, "input_0.pb"), "wb") as f:
+    f.write(numpy_helper.from_array(np.array([100000, 100000, 10], np.int64)).SerializeToString())

@@ -4,6 +4,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <unistd.h>
 
 bool pl_dims_numel(int rank, const int64_t *dims, int64_t *out) {
     int64_t n = 1;
@@ -20,6 +21,22 @@ const char *pl_dims_str(int rank, const int64_t *dims, char *buf, size_t size) {
         used += (size_t)snprintf(buf + used, size - used, i ? ",%lld" : "%lld", (long long)dims[i]);
     if (used < size) snprintf(buf + used, size - used, "]");
     return buf;
+}
+
+/* The most bytes one tensor may take: PL_MAX_TENSOR_BYTES, else the machine's physical memory,
+ * so a hostile shape is refused with a message instead of being killed by the OOM killer. */
+static int64_t tensor_byte_limit(void) {
+    static _Atomic int64_t limit = 0;
+    int64_t l = limit;
+    if (l > 0) return l;
+    const char *env = getenv("PL_MAX_TENSOR_BYTES");
+    if (env && env[0]) l = strtoll(env, NULL, 10);
+    if (l <= 0) {
+        long pages = sysconf(_SC_PHYS_PAGES), page = sysconf(_SC_PAGESIZE);
+        l = pages > 0 && page > 0 ? (int64_t)pages * page : INT64_MAX;
+    }
+    limit = l;
+    return l;
 }
 
 static pl_status tensor_new(pl_dtype dtype, int rank, const int64_t *dims, bool zero,
@@ -40,6 +57,12 @@ static pl_status tensor_new(pl_dtype dtype, int rank, const int64_t *dims, bool 
     int64_t nbytes;
     if (!pl_mul_size(numel, (int64_t)esize, &nbytes) || (uint64_t)nbytes > (uint64_t)SIZE_MAX / 2)
         return pl_err(PL_ERR_NOMEM, "tensor of %lld elements is too large", (long long)numel);
+    if (nbytes > tensor_byte_limit()) {
+        char buf[256];
+        return pl_err(PL_ERR_NOMEM, "a %s tensor of dims %s needs %lld bytes, more than the limit of %lld (physical memory, or PL_MAX_TENSOR_BYTES)",
+                      pl_dtype_name(dtype), pl_dims_str(rank, dims, buf, sizeof buf), (long long)nbytes,
+                      (long long)tensor_byte_limit());
+    }
     pl_tensor *t = calloc(1, sizeof *t);
     if (!t) return pl_err(PL_ERR_NOMEM, "out of memory");
     t->kind = PL_KIND_TENSOR;
