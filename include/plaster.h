@@ -258,6 +258,121 @@ typedef struct pl_size_report {
 pl_status pl_model_size(const pl_model *model, int64_t batch, pl_size_report **out);
 void pl_size_report_destroy(pl_size_report *report);
 
+/* ---- measuring: the load generator (src/measure/loadgen.c), MLPerf LoadGen semantics ---- */
+
+typedef enum pl_scenario {
+    PL_SCENARIO_SINGLE_STREAM = 0, /* next query when the last completes; headline p90 */
+    PL_SCENARIO_MULTI_STREAM = 1,  /* samples_per_query samples per query; headline p99 */
+    PL_SCENARIO_SERVER = 2,        /* Poisson arrivals at target_qps; VALID when p99 <= sla */
+    PL_SCENARIO_OFFLINE = 3        /* all samples at once; samples/s */
+} pl_scenario;
+
+typedef struct pl_bench_settings {
+    pl_scenario scenario;
+    double min_duration_s;     /* run at least this long (default 10 s; tests use less) */
+    int64_t min_queries;       /* run at least this many queries (default: LoadGen's early-stopping
+                                  minimum for the scenario's percentile) */
+    double warmup_ms;          /* untimed runs before measuring (default 500 ms) */
+    int64_t batch;             /* samples per inference, bound to symbolic dim 0 (default 1) */
+    int threads;               /* threads per inference (0: library default) */
+    int streams;               /* concurrent execution contexts (default 1) */
+    int64_t samples_per_query; /* multi-stream (default 8) */
+    double sla_ms;             /* server: p99 latency bound (default 100 ms) */
+    double target_qps;         /* server: mean arrival rate */
+    int find_peak;             /* server: search the highest valid QPS (doubling, then bisection) */
+    uint64_t seed;             /* arrivals and generated inputs (default 1) */
+    int n_inputs;              /* 0: generate inputs from the model's declared types */
+    pl_tensor *const *inputs;  /* borrowed: one sample's inputs (n_inputs of them) */
+    const char *energy_meter;  /* NULL: choose automatically (see `plaster bench --help`) */
+    const char *energy_external; /* external meter file or "cmd:..." */
+    int profile;               /* time every node */
+    const char *trace_path;    /* write a Chrome trace of the queries there (NULL: none) */
+    int progress;              /* draw a progress bar on stderr when it is a terminal */
+} pl_bench_settings;
+
+/* Fills `s` with the defaults above for `scenario`. */
+void pl_bench_settings_default(pl_bench_settings *s, pl_scenario scenario);
+const char *pl_scenario_name(pl_scenario scenario);
+
+typedef struct pl_node_time {
+    const char *name, *op; /* borrowed from the model */
+    int64_t calls;
+    double total_ns;
+} pl_node_time;
+
+typedef struct pl_server_point {
+    double target_qps, achieved_qps, p99_ns;
+    int valid;
+} pl_server_point;
+
+typedef struct pl_bench_result {
+    pl_scenario scenario;
+    int valid;                  /* VALID (1) or INVALID (0) */
+    char reasons[1024];         /* each failed constraint and the recommendation, one per line */
+    int64_t queries, samples;
+    double duration_ns;         /* first issue to last completion */
+    double min_ns, max_ns, mean_ns, stddev_ns, cv;
+    double p50_ns, p90_ns, p95_ns, p97_ns, p99_ns, p999_ns;
+    double early_stop_estimate_ns; /* LoadGen's early-stopping percentile estimate (0: n/a) */
+    int64_t queries_needed;     /* more queries needed for early stopping (0 when met) */
+    double samples_per_s;       /* completed samples / wall time */
+    double qps;                 /* completed queries / wall time */
+    double load_ns, build_ns, first_run_ns; /* cold start, measured apart */
+    /* energy, inside the timed window; meter named, estimate flagged */
+    char energy_meter[512];
+    int energy_is_estimate;
+    double energy_j, idle_w, avg_w, j_per_sample, j_per_sample_net, samples_per_j, mj_per_query;
+    /* per-node profile when asked */
+    int n_nodes;
+    pl_node_time *nodes;
+    /* server sweep when --find-peak */
+    int n_points;
+    pl_server_point *points;
+    double peak_qps;
+    /* every query latency in issue order (for histograms and CDFs) */
+    int64_t n_latencies;
+    double *latencies_ns;
+} pl_bench_result;
+
+/* Runs the load generator on `model` (borrowed) as `settings` say. */
+pl_status pl_bench_run(const pl_model *model, const pl_bench_settings *settings,
+                       pl_bench_result **out);
+void pl_bench_result_destroy(pl_bench_result *result);
+
+/* ---- measuring: accuracy on datasets (src/data/, src/measure/eval.c) ---- */
+
+typedef struct pl_eval_settings {
+    const char *dataset;   /* "fashion-mnist", an IDX images file (labels beside it), a folder of
+                              class sub-folders (JPEG/PNG), a folder of .npy pairs, or an ONNX
+                              test-data folder */
+    int64_t limit;         /* at most this many samples (0: all) */
+    int64_t batch;         /* samples per inference (default 1) */
+    int threads;
+    int progress;
+    /* preprocessing for images (0 / NULL: from the model's metadata or its input shape) */
+    int64_t resize;        /* shorter side before the centre crop */
+    int64_t crop;          /* centre crop size */
+    const float *mean, *std; /* per channel, after scaling pixels to [0, 1] */
+    int n_channels_norm;
+    const char *layout;    /* "NCHW" or "NHWC" */
+} pl_eval_settings;
+
+void pl_eval_settings_default(pl_eval_settings *s);
+
+typedef struct pl_eval_result {
+    char dataset[512];      /* what was read, from where, with which preprocessing */
+    int64_t samples;
+    int n_classes;
+    double top1, top5;      /* fractions in [0, 1] */
+    double top1_lo, top1_hi, top5_lo, top5_hi; /* Wilson score 95% intervals */
+    int64_t *confusion;     /* n_classes x n_classes, row = true label, column = predicted */
+    double seconds;
+} pl_eval_result;
+
+pl_status pl_eval_run(const pl_model *model, const pl_eval_settings *settings,
+                      pl_eval_result **out);
+void pl_eval_result_destroy(pl_eval_result *result);
+
 /* ---- the machine ---- */
 
 typedef struct pl_machine_info {
