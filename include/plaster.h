@@ -398,6 +398,28 @@ typedef struct pl_machine_peaks {
 /* Measures the peaks with `threads` threads, each kernel for about `seconds` (best of 3). */
 pl_status pl_machine_measure(int threads, double seconds, pl_machine_peaks *out);
 
+/* ---- the PLASTER report (src/report/) ---- */
+
+/* Everything a report shows; NULL or zero members are reported as "not measured". */
+typedef struct pl_report_input {
+    const char *model_path;
+    const pl_model *model;               /* borrowed: summary, I/O, op support */
+    const pl_size_report *size;          /* NULL: not measured */
+    const pl_machine_info *machine;      /* NULL: not described */
+    const pl_machine_peaks *peaks;       /* per thread count */
+    int n_peaks;
+    const pl_bench_result *single_stream, *multi_stream, *server, *offline; /* NULL: not run */
+    const pl_eval_result *eval;          /* NULL: no dataset */
+    const char *settings;                /* how the runs were configured, one line */
+    int threads;
+    uint64_t seed;
+    double import_ms, build_ms, first_run_ms; /* cold start pieces, measured by the caller */
+} pl_report_input;
+
+/* Writes DIR/report.json (schema "plaster-report/1", docs/REPORT.md), DIR/report.md and a
+ * self-contained DIR/report.html (inline SVG charts, no network). DIR is created if missing. */
+pl_status pl_report_write(const pl_report_input *in, const char *dir);
+
 #ifdef __cplusplus
 }
 #endif
