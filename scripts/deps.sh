@@ -6,10 +6,11 @@ set -euo pipefail
 BUILD=(build-essential cmake pkg-config protobuf-c-compiler libprotobuf-c-dev libonnx-dev zlib1g-dev
        libcmocka-dev clang libclang-rt-14-dev libomp-dev)
 DATA=(libonnx-testdata dataset-fashion-mnist)
-PYTHON=(python3-onnx python3-numpy python3-torch python3-torchvision python3-venv)
+PYTHON=(python3-onnx python3-numpy python3-torch python3-torchvision python3-venv python3-jsonschema python3-pil)
+BROWSER=(chromium)  # opens report.html in the report test
 
 want=("${BUILD[@]}" "${DATA[@]}")
-if [ "${PL_DEPS_PYTHON:-1}" = 1 ]; then want+=("${PYTHON[@]}"); fi
+if [ "${PL_DEPS_PYTHON:-1}" = 1 ]; then want+=("${PYTHON[@]}" "${BROWSER[@]}"); fi
 
 missing=()
 for p in "${want[@]}"; do
