@@ -235,17 +235,17 @@ const char *pl_attr_string(const pl_node *n, const char *name, const char *dflt)
 
 const int64_t *pl_attr_ints(const pl_node *n, const char *name, int *count) {
     const pl_attr *a = pl_node_attr(n, name);
-    *count = 0;
+    if (count) *count = 0;
     if (!a || a->type != PL_ATTR_INTS) return NULL;
-    *count = a->n;
+    if (count) *count = a->n;
     return a->ints;
 }
 
 const float *pl_attr_floats(const pl_node *n, const char *name, int *count) {
     const pl_attr *a = pl_node_attr(n, name);
-    *count = 0;
+    if (count) *count = 0;
     if (!a || a->type != PL_ATTR_FLOATS) return NULL;
-    *count = a->n;
+    if (count) *count = a->n;
     return a->floats;
 }
 

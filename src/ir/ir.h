@@ -139,7 +139,7 @@ int64_t pl_attr_int(const pl_node *n, const char *name, int64_t dflt);
 float pl_attr_float(const pl_node *n, const char *name, float dflt);
 /* Borrowed string, `dflt` when absent. */
 const char *pl_attr_string(const pl_node *n, const char *name, const char *dflt);
-/* Borrowed array and its count; NULL and 0 when absent. */
+/* Borrowed array and its count (count may be NULL); NULL and 0 when absent. */
 const int64_t *pl_attr_ints(const pl_node *n, const char *name, int *count);
 const float *pl_attr_floats(const pl_node *n, const char *name, int *count);
 
