@@ -9,6 +9,7 @@
 #include <string.h>
 
 #include <jpeglib.h>
+#include <jerror.h> /* the JWRN_ message codes */
 
 typedef struct jpeg_guard {
     struct jpeg_error_mgr mgr;
@@ -22,9 +23,20 @@ static void on_error(j_common_ptr cinfo) {
     longjmp(g->jump, 1);
 }
 
-/* Warnings (level -1) mean corrupt or truncated data that libjpeg would paper over: refuse it. */
+/* Warnings (level -1) about corrupt or truncated data, which libjpeg would paper over with grey
+ * pixels, are refused; other warnings (an unknown JFIF revision, say) are not. */
 static void on_emit(j_common_ptr cinfo, int level) {
-    if (level < 0) on_error(cinfo);
+    if (level >= 0) return;
+    switch (cinfo->err->msg_code) {
+    case JWRN_JPEG_EOF:
+    case JWRN_HIT_MARKER:
+    case JWRN_EXTRANEOUS_DATA:
+    case JWRN_HUFF_BAD_CODE:
+    case JWRN_MUST_RESYNC:
+    case JWRN_NOT_SEQUENTIAL:
+    case JWRN_BOGUS_PROGRESSION: on_error(cinfo); break;
+    default: break;
+    }
 }
 
 pl_status pl_jpeg_decode(const char *path, int channels, uint8_t **pixels, int *width, int *height) {

@@ -68,7 +68,7 @@ pl_status pl_dataset_open_onnx_tests(pl_dataset *ds, const char *dir) {
     ds->labels = calloc((size_t)t->n + 1, sizeof *ds->labels);
     if (!ds->labels) return pl_err(PL_ERR_NOMEM, "out of memory listing %s", dir);
     for (int64_t i = 0; i < t->n; i++) {
-        snprintf(path, sizeof path, "%.*s/output_0.pb", (int)(strlen(t->inputs[i]) - 12), t->inputs[i]);
+        snprintf(path, sizeof path, "%.*s/output_0.pb", (int)(strlen(t->inputs[i]) - strlen("/input_0.pb")), t->inputs[i]);
         pl_tensor *y = NULL;
         PL_TRY(pl_tensor_load_pb(path, &y));
         if (y->numel < 1 || !(pl_dtype_is_float(y->dtype) || pl_dtype_is_int(y->dtype))) {
