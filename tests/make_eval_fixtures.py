@@ -60,6 +60,13 @@ def mkdir(*parts):
 
 
 model(os.path.join(out, "tiny.onnx"))
+# the same classifier on channels-last images: x [N,4,4,3] -> mean over H, W -> y [N,3]
+g = helper.make_graph([helper.make_node("ReduceMean", ["x"], ["y"], axes=[1, 2], keepdims=0)], "tiny_nhwc",
+                      [helper.make_tensor_value_info("x", TensorProto.FLOAT, ["N", 4, 4, 3])],
+                      [helper.make_tensor_value_info("y", TensorProto.FLOAT, ["N", 3])])
+m = helper.make_model(g, opset_imports=[helper.make_opsetid("", 13)])
+m.ir_version = 8
+onnx.save(m, os.path.join(out, "tiny_nhwc.onnx"))
 model(os.path.join(out, "bad_output.onnx"), out_rank2=False)
 
 RED, GREEN, BLUE = (200, 10, 10), (10, 200, 10), (10, 10, 200)

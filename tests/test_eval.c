@@ -189,6 +189,19 @@ static void test_image_folder(void **state) {
     assert_int_equal(r->top1_correct, 4);
     assert_non_null(strstr(r->dataset, "(from settings)"));
     pl_eval_result_destroy(r);
+
+    /* channels last, found from the input shape [N,4,4,3]; forcing NCHW makes 4 "channels" */
+    snprintf(model, sizeof model, "%s/tiny_nhwc.onnx", fixtures);
+    pl_eval_settings_default(&s);
+    s.dataset = data;
+    r = eval(model, &s, PL_OK);
+    assert_int_equal(r->samples, 6);
+    assert_memory_equal(r->confusion, want, sizeof want);
+    assert_non_null(strstr(r->dataset, "layout NHWC"));
+    pl_eval_result_destroy(r);
+    s.layout = "NCHW";
+    eval(model, &s, PL_ERR_INVALID);
+    assert_non_null(strstr(pl_last_error(), "takes 4 channels"));
 }
 
 static void test_npy_and_onnx_test_data(void **state) {
