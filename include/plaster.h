@@ -367,6 +367,8 @@ typedef struct pl_eval_result {
     double top1_lo, top1_hi, top5_lo, top5_hi; /* Wilson score 95% intervals */
     int64_t *confusion;     /* n_classes x n_classes, row = true label, column = predicted */
     double seconds;
+    int64_t top1_correct, top5_correct; /* counts behind top1 / top5 */
+    int64_t batch;          /* samples per inference actually used */
 } pl_eval_result;
 
 pl_status pl_eval_run(const pl_model *model, const pl_eval_settings *settings,

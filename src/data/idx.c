@@ -80,3 +80,17 @@ pl_status pl_idx_load(const char *path, pl_tensor **out) {
     *out = t;
     return PL_OK;
 }
+
+pl_status pl_dataset_open_idx(pl_dataset *ds, const char *images, const char *labels,
+                              const pl_norm_sources *norm) {
+    pl_tensor *img = NULL, *lab = NULL;
+    PL_TRY(pl_idx_load(images, &img));
+    pl_status st = pl_idx_load(labels, &lab);
+    if (st != PL_OK) {
+        pl_tensor_destroy(img);
+        return st;
+    }
+    st = pl_dataset_set_raw(ds, img, lab, "IDX", images, labels, norm);
+    pl_tensor_destroy(lab);
+    return st;
+}

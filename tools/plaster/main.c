@@ -16,6 +16,7 @@ static const struct {
     {"run", cmd_run, "run a model on input files and write its outputs"},
     {"info", cmd_info, "describe a model: inputs, outputs, opsets, ops, parameters"},
     {"conformance", cmd_conformance, "run ONNX backend-test case folders and compare outputs"},
+    {"eval", cmd_eval, "accuracy on a labelled dataset: top-1/top-5 with 95% intervals, confusion"},
     {"machine", cmd_machine, "describe this machine and measure its FP32, INT8 and memory peaks"},
 };
 
