@@ -24,5 +24,6 @@ int cmd_run(int argc, char **argv);
 int cmd_info(int argc, char **argv);
 int cmd_conformance(int argc, char **argv);
 int cmd_machine(int argc, char **argv);
+int cmd_bench(int argc, char **argv);
 
 #endif

@@ -16,6 +16,7 @@ static const struct {
     {"run", cmd_run, "run a model on input files and write its outputs"},
     {"info", cmd_info, "describe a model: inputs, outputs, opsets, ops, parameters"},
     {"conformance", cmd_conformance, "run ONNX backend-test case folders and compare outputs"},
+    {"bench", cmd_bench, "measure latency, throughput and energy under MLPerf LoadGen scenarios"},
     {"machine", cmd_machine, "describe this machine and measure its FP32, INT8 and memory peaks"},
 };
 
