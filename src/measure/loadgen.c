@@ -464,6 +464,9 @@ static pl_status find_peak(pl_lg *b, pl_lg_result **out) {
     int valid = 0;
     pl_status st = PL_OK;
     double q = start;
+    if (b->fastest_ns > b->s->sla_ms * 1e6)
+        return pl_err(PL_ERR_INVALID, "bench: the SLA of %g ms is below the fastest single inference (%.3f ms): no QPS can meet it",
+                      b->s->sla_ms, b->fastest_ns / 1e6);
     /* doubling up from the single-stream estimate (halving down when it is already too high) */
     if ((st = server_point(b, q, &best, &best_qps, &valid)) != PL_OK) goto fail;
     if (valid) {
@@ -477,7 +480,7 @@ static pl_status find_peak(pl_lg *b, pl_lg_result **out) {
         hi = valid ? 0 : q;
     } else {
         hi = q;
-        for (int i = 0; i < 12 && !valid; i++) {
+        for (int i = 0; i < 5 && !valid; i++) { /* down to 1/32 of the estimate, no further */
             q /= 2;
             if ((st = server_point(b, q, &best, &best_qps, &valid)) != PL_OK) goto fail;
             if (valid) lo = q;
