@@ -288,6 +288,7 @@ typedef struct pl_bench_settings {
     int profile;               /* time every node */
     const char *trace_path;    /* write a Chrome trace of the queries there (NULL: none) */
     int progress;              /* draw a progress bar on stderr when it is a terminal */
+    const char *model_path;    /* when set, cold start also times pl_model_load of this file */
 } pl_bench_settings;
 
 /* Fills `s` with the defaults above for `scenario`. */
@@ -332,6 +333,11 @@ typedef struct pl_bench_result {
     /* every query latency in issue order (for histograms and CDFs) */
     int64_t n_latencies;
     double *latencies_ns;
+    /* --find-peak: the check run at 1.2 x peak_qps (verify_valid must be 0) */
+    double verify_qps;
+    int verify_valid;
+    int64_t batch;              /* samples per inference actually used */
+    double est_inference_ns;    /* mean untimed warmup inference (the search's starting point) */
 } pl_bench_result;
 
 /* Runs the load generator on `model` (borrowed) as `settings` say. */

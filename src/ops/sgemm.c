@@ -97,7 +97,6 @@ pl_status pl_sgemm(bool trans_a, bool trans_b, int64_t m, int64_t n, int64_t k, 
         free(pb);
         return pl_err(PL_ERR_NOMEM, "out of memory for GEMM packing buffers");
     }
-    float tile[MR * NR];
     for (int64_t jc = 0; jc < n; jc += NC) {
         int64_t nc = n - jc < NC ? n - jc : NC;
         for (int64_t pc = 0; pc < k; pc += KC) {
@@ -106,8 +105,15 @@ pl_status pl_sgemm(bool trans_a, bool trans_b, int64_t m, int64_t n, int64_t k, 
             for (int64_t ic = 0; ic < m; ic += MC) {
                 int64_t mc = m - ic < MC ? m - ic : MC;
                 pack_a(trans_a, trans_a ? a + pc * lda + ic : a + ic * lda + pc, lda, mc, kc, pa);
-                for (int64_t jr = 0; jr < nc; jr += NR) {
+                /* column slivers are independent and each C element keeps its order of
+                 * additions, so any thread count gives the same bits as one thread */
+                int64_t n_slivers = (nc + NR - 1) / NR;
+                int64_t work = mc * nc * kc;
+#pragma omp parallel for schedule(static) if (work >= (1 << 18) && n_slivers > 1)
+                for (int64_t js = 0; js < n_slivers; js++) {
+                    int64_t jr = js * NR;
                     int64_t cols = nc - jr < NR ? nc - jr : NR;
+                    float tile[MR * NR];
                     for (int64_t ir = 0; ir < mc; ir += MR) {
                         int64_t rows = mc - ir < MR ? mc - ir : MR;
                         micro_kernel(kc, pa + ir * kc, pb + jr * kc, tile);

@@ -25,5 +25,6 @@ int cmd_info(int argc, char **argv);
 int cmd_conformance(int argc, char **argv);
 int cmd_machine(int argc, char **argv);
 int cmd_eval(int argc, char **argv);
+int cmd_bench(int argc, char **argv);
 
 #endif
