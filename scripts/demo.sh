@@ -1,6 +1,6 @@
 #!/usr/bin/env bash
 # The demo: describe the embedded default model (a CNN trained on Fashion-MNIST), run it on its
-# four test images, and check the outputs against PyTorch's.
+# four test images, check the outputs against PyTorch's, and write the PLASTER report on it.
 # usage: scripts/demo.sh PLASTER
 set -eu
 PLASTER=$1
@@ -16,3 +16,6 @@ echo "== plaster run (4 Fashion-MNIST test images) -> $OUT"
 echo
 echo "== outputs against PyTorch's (the conformance comparer, rtol 1e-3, atol 1e-5)"
 "$PLASTER" conformance "$CASE" --verbose --quiet
+echo
+echo "== plaster report (machine, size, latency, throughput, energy, accuracy on Fashion-MNIST)"
+"$PLASTER" report "$MODEL" --dataset fashion-mnist --duration 2 -o "$ROOT/build/report"

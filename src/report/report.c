@@ -54,7 +54,9 @@ static void make_verdicts(const pl_report_input *in, verdicts *v) {
     char t1[256] = "", t2[256] = "";
     if (in->offline) snprintf(t1, sizeof t1, "offline %.1f samples/s", in->offline->samples_per_s);
     if (in->server && in->server->peak_qps > 0)
-        snprintf(t2, sizeof t2, "%sserver peak %.1f QPS with p99 within the SLA", t1[0] ? "; " : "", in->server->peak_qps);
+        snprintf(t2, sizeof t2, "%sserver peak %.1f QPS with p99 within the SLA (a run at %.1f QPS, 1.2x, was %s)",
+                 t1[0] ? "; " : "", in->server->peak_qps, in->server->verify_qps,
+                 in->server->verify_valid ? "still VALID" : "INVALID");
     if (t1[0] || t2[0]) snprintf(v->t, sizeof v->t, "%s%s", t1, t2);
     else snprintf(v->t, sizeof v->t, "not measured");
     const pl_bench_result *eb = in->offline ? in->offline : ss;
@@ -117,6 +119,9 @@ static void json_bench(pl_sbuf *b, const char *key, const pl_bench_result *r, bo
     }
     pl_sb_printf(b, "], \"peak_qps\": ");
     pl_sb_json_num(b, r->peak_qps);
+    pl_sb_printf(b, ", \"verify_qps\": ");
+    pl_sb_json_num(b, r->verify_qps);
+    pl_sb_printf(b, ", \"verify_valid\": %s, \"batch\": %lld", r->verify_valid ? "true" : "false", (long long)r->batch);
     pl_sb_printf(b, ", \"profile\": [");
     for (int i = 0; i < r->n_nodes; i++) {
         pl_sb_printf(b, "%s{\"name\": ", i ? ", " : "");

@@ -18,6 +18,7 @@ static const struct {
     {"conformance", cmd_conformance, "run ONNX backend-test case folders and compare outputs"},
     {"eval", cmd_eval, "accuracy on a labelled dataset: top-1/top-5 with 95% intervals, confusion"},
     {"bench", cmd_bench, "measure latency, throughput and energy under MLPerf LoadGen scenarios"},
+    {"report", cmd_report, "measure a model and write the PLASTER report (JSON, Markdown, HTML)"},
     {"machine", cmd_machine, "describe this machine and measure its FP32, INT8 and memory peaks"},
 };
 
