@@ -406,6 +406,19 @@ typedef struct pl_machine_peaks {
 /* Measures the peaks with `threads` threads, each kernel for about `seconds` (best of 3). */
 pl_status pl_machine_measure(int threads, double seconds, pl_machine_peaks *out);
 
+/* Where a set of peaks came from. */
+typedef struct pl_peaks_provenance {
+    int from_cache;            /* 1: read from the cache, 0: measured now */
+    char measured[64];         /* when they were measured (UTC, ISO 8601) */
+    double seconds_per_kernel; /* how long each kernel ran then */
+    char cache_path[1024];     /* $XDG_CACHE_HOME/plaster/machine-peaks.txt or ~/.cache/plaster/... */
+} pl_peaks_provenance;
+
+/* Peaks for `threads` from the per-CPU cache, else (or with `refresh`) measured as
+ * pl_machine_measure does and saved there. A cache that cannot be written is not an error. */
+pl_status pl_machine_peaks_cached(int threads, double seconds, int refresh, pl_machine_peaks *out,
+                                  pl_peaks_provenance *prov);
+
 /* ---- the PLASTER report (src/report/) ---- */
 
 /* Everything a report shows; NULL or zero members are reported as "not measured". */

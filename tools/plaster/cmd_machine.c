@@ -1,11 +1,8 @@
 /* cmd_machine.c - `plaster machine`: describe this machine and measure its peaks (cached). */
 #include "cli.h"
 
-#include <errno.h>
 #include <stdlib.h>
 #include <string.h>
-#include <sys/stat.h>
-#include <time.h>
 
 static const char *machine_help =
     "usage: plaster machine [--threads N,M,...] [--seconds S] [--refresh] [--json]\n"
@@ -23,77 +20,6 @@ static const char *machine_help =
     "  --seconds S      time per kernel and repetition (default 0.5)\n"
     "  --refresh        ignore the cache\n"
     "  --json           print JSON\n";
-
-static void cache_path(char *buf, size_t n) {
-    const char *x = getenv("XDG_CACHE_HOME"), *home = getenv("HOME");
-    if (x && x[0]) snprintf(buf, n, "%s/plaster", x);
-    else snprintf(buf, n, "%s/.cache/plaster", home && home[0] ? home : "/tmp");
-}
-
-static void mkdirs(const char *dir) {
-    char tmp[1024];
-    snprintf(tmp, sizeof tmp, "%s", dir);
-    for (char *p = tmp + 1; *p; p++)
-        if (*p == '/') {
-            *p = 0;
-            mkdir(tmp, 0755);
-            *p = '/';
-        }
-    mkdir(tmp, 0755);
-}
-
-/* The cache key: CPU, ISA and CPU count (a different VM size measures again). */
-static void cache_key(const pl_machine_info *m, char *buf, size_t n) {
-    snprintf(buf, n, "v1|%s|%s|%d", m->cpu_model, m->isa, m->logical_cpus);
-}
-
-static int load_cached(const char *file, const char *key, int threads, pl_machine_peaks *p, char *when, size_t wn,
-                       double *secs) {
-    FILE *f = fopen(file, "r");
-    if (!f) return 0;
-    char line[1024];
-    int found = 0;
-    if (fgets(line, sizeof line, f) && !strncmp(line, key, strlen(key)) && line[strlen(key)] == '\n') {
-        while (fgets(line, sizeof line, f)) {
-            int t;
-            double fp, i8, mem;
-            char kernel[32], date[64];
-            double sec;
-            if (sscanf(line, "%d %lf %lf %lf %31s %63s %lf", &t, &fp, &i8, &mem, kernel, date, &sec) == 7 && t == threads) {
-                *secs = sec;
-                p->threads = t;
-                p->fp32_gflops = fp;
-                p->int8_gops = i8;
-                p->mem_gbps = mem;
-                p->fp32_kernel = !strcmp(kernel, "avx512_fma") ? "avx512 fma" : !strcmp(kernel, "avx2_fma") ? "avx2 fma" : "scalar";
-                snprintf(when, wn, "%s", date);
-                found = 1;
-            }
-        }
-    }
-    fclose(f);
-    return found;
-}
-
-static void save_cached(const char *dir, const char *file, const char *key, const pl_machine_peaks *p,
-                        const double *secs, int n) {
-    mkdirs(dir);
-    FILE *f = fopen(file, "w");
-    if (!f) return;
-    fprintf(f, "%s\n", key);
-    time_t now = time(NULL);
-    char date[64];
-    strftime(date, sizeof date, "%Y-%m-%dT%H:%M:%SZ", gmtime(&now));
-    for (int i = 0; i < n; i++) {
-        char kernel[32];
-        snprintf(kernel, sizeof kernel, "%s", p[i].fp32_kernel);
-        for (char *c = kernel; *c; c++)
-            if (*c == ' ') *c = '_';
-        fprintf(f, "%d %.3f %.3f %.3f %s %s %.3f\n", p[i].threads, p[i].fp32_gflops, p[i].int8_gops, p[i].mem_gbps,
-                kernel, date, secs[i]);
-    }
-    fclose(f);
-}
 
 int cmd_machine(int argc, char **argv) {
     int threads[64], n_threads = 0;
@@ -130,25 +56,14 @@ int cmd_machine(int argc, char **argv) {
         threads[n_threads++] = 1;
         if (m.logical_cpus > 1) threads[n_threads++] = m.logical_cpus;
     }
-    char dir[768], file[1024], key[768];
-    cache_path(dir, sizeof dir);
-    snprintf(file, sizeof file, "%s/machine-peaks.txt", dir);
-    cache_key(&m, key, sizeof key);
     pl_machine_peaks peaks[64];
-    char when[64][64];
-    double secs[64];
-    bool measured_any = false;
+    pl_peaks_provenance prov[64];
     for (int i = 0; i < n_threads; i++) {
-        if (!refresh && load_cached(file, key, threads[i], &peaks[i], when[i], sizeof when[i], &secs[i])) continue;
-        if (!json) fprintf(stderr, "measuring peaks with %d thread(s)...\n", threads[i]);
-        pl_status st = pl_machine_measure(threads[i], seconds, &peaks[i]);
+        pl_status st = pl_machine_peaks_cached(threads[i], seconds, refresh, &peaks[i], &prov[i]);
         if (st != PL_OK) return cli_fail("machine", st);
-        time_t now = time(NULL);
-        strftime(when[i], sizeof when[i], "%Y-%m-%dT%H:%M:%SZ", gmtime(&now));
-        secs[i] = seconds;
-        measured_any = true;
+        if (!json && !prov[i].from_cache) fprintf(stderr, "measured peaks with %d thread(s)\n", threads[i]);
     }
-    if (measured_any) save_cached(dir, file, key, peaks, secs, n_threads);
+    const char *file = prov[0].cache_path;
     if (json) {
         printf("{\"cpu_model\": ");
         cli_json_string(stdout, m.cpu_model);
@@ -160,9 +75,9 @@ int cmd_machine(int argc, char **argv) {
         cli_json_string(stdout, m.compiler);
         printf(", \"method\": \"best of 3 runs per kernel; FP32: FMA chains (1 FMA = 2 FLOPs); INT8: vpdpbusd (1 MAC = 2 ops); memory: STREAM triad, 12 bytes/element\", \"peaks\": [");
         for (int i = 0; i < n_threads; i++)
-            printf("%s{\"threads\": %d, \"fp32_gflops\": %.3f, \"fp32_kernel\": \"%s\", \"int8_gops\": %.3f, \"mem_gbps\": %.3f, \"measured\": \"%s\", \"seconds_per_kernel\": %.3f}",
+            printf("%s{\"threads\": %d, \"fp32_gflops\": %.3f, \"fp32_kernel\": \"%s\", \"int8_gops\": %.3f, \"mem_gbps\": %.3f, \"measured\": \"%s\", \"seconds_per_kernel\": %.3f, \"from_cache\": %s}",
                    i ? ", " : "", peaks[i].threads, peaks[i].fp32_gflops, peaks[i].fp32_kernel, peaks[i].int8_gops,
-                   peaks[i].mem_gbps, when[i], secs[i]);
+                   peaks[i].mem_gbps, prov[i].measured, prov[i].seconds_per_kernel, prov[i].from_cache ? "true" : "false");
         printf("], \"cache\": ");
         cli_json_string(stdout, file);
         printf("}\n");
@@ -180,7 +95,8 @@ int cmd_machine(int argc, char **argv) {
         snprintf(fp, sizeof fp, "%.1f (%s)", peaks[i].fp32_gflops, peaks[i].fp32_kernel);
         if (peaks[i].int8_gops > 0) snprintf(i8, sizeof i8, "%.1f", peaks[i].int8_gops);
         else snprintf(i8, sizeof i8, "n/a (no VNNI)");
-        printf("  %-8d %-24s %-18s %-20.1f %s (%.2f)\n", peaks[i].threads, fp, i8, peaks[i].mem_gbps, when[i], secs[i]);
+        printf("  %-8d %-24s %-18s %-20.1f %s (%.2f)%s\n", peaks[i].threads, fp, i8, peaks[i].mem_gbps, prov[i].measured,
+               prov[i].seconds_per_kernel, prov[i].from_cache ? ", cached" : "");
     }
     return 0;
 }

@@ -11,7 +11,7 @@ static const char *report_help =
     "\n"
     "Measures MODEL on this machine and writes DIR/report.json (schema plaster-report/1, see\n"
     "docs/REPORT.md), DIR/report.md and a self-contained DIR/report.html (inline SVG, no network):\n"
-    "  - the machine (CPU, ISA, memory, kernel) and its measured peaks (as `plaster machine`);\n"
+    "  - the machine (CPU, ISA, memory, kernel) and its peaks (`plaster machine`'s cache, else measured);\n"
     "  - size of model (as `plaster info --size`): parameters, bytes per precision, MACs, layers;\n"
     "  - latency: single-stream run with a per-node profile (histogram, CDF, per-layer time);\n"
     "  - throughput: offline at --batch, and the server scenario's peak QPS under --sla-ms;\n"
@@ -108,7 +108,8 @@ int cmd_report(int argc, char **argv) {
     if (!quiet) fprintf(stderr, "report: describing the machine and measuring its peaks...\n");
     pl_machine_describe(&machine);
     in.machine = &machine;
-    if (pl_machine_measure(threads, 0.3, &peaks) == PL_OK) {
+    pl_peaks_provenance prov;
+    if (pl_machine_peaks_cached(threads, 0.5, 0, &peaks, &prov) == PL_OK) { /* as `plaster machine` measured them */
         in.peaks = &peaks;
         in.n_peaks = 1;
     }
