@@ -172,6 +172,34 @@ static void fill_bias(float *y, const float *bias, int64_t n, int64_t m, int64_t
 
 enum { COL_BLOCK_FLOATS = 1 << 18 }; /* target size of an im2col block (1 MiB) */
 
+typedef pl_status (*conv_fn)(const conv_geom *g, int64_t n, int64_t c, int64_t m, int64_t group,
+                             const float *x, const float *w, const float *b, float *y);
+
+/* Runs a float kernel for Conv or ConvTranspose: inputs of other types converted to float, the
+ * output [n, m, g->out...] rounded back to x's type. ConvTranspose accumulates into a zeroed Y. */
+static pl_status run_f32(pl_kernel_ctx *ctx, conv_fn fn, bool zero, const conv_geom *g, int64_t n,
+                         int64_t c, int64_t m, int64_t group, const pl_tensor *x,
+                         const pl_tensor *w, const pl_tensor *b) {
+    int64_t ydims[PL_MAX_RANK] = {n, m};
+    memcpy(ydims + 2, g->out, sizeof(int64_t) * (size_t)g->nd);
+    pl_tensor *yf, *tx = NULL, *tw = NULL, *tb = NULL;
+    if (zero) PL_TRY(pl_tensor_create(PL_DT_FLOAT, x->rank, ydims, &yf));
+    else PL_TRY(pl_tensor_alloc(PL_DT_FLOAT, x->rank, ydims, &yf));
+    const float *xf, *wf, *bf = NULL;
+    pl_status st = as_f32(x, &xf, &tx);
+    if (st == PL_OK) st = as_f32(w, &wf, &tw);
+    if (st == PL_OK && b) st = as_f32(b, &bf, &tb);
+    if (st == PL_OK && yf->numel > 0) st = fn(g, n, c, m, group, xf, wf, bf, yf->data);
+    pl_tensor_destroy(tx);
+    pl_tensor_destroy(tw);
+    pl_tensor_destroy(tb);
+    if (st != PL_OK) {
+        pl_tensor_destroy(yf);
+        return st;
+    }
+    return finish_output(ctx, yf, x->dtype);
+}
+
 /* Runs the float conv: Y[n, group g] = W[g] x im2col(X[n, g]) (+ bias). The columns are
  * built a block of grid rows at a time so the buffer stays in cache. */
 static pl_status conv_run(const conv_geom *g, int64_t n, int64_t c, int64_t m, int64_t group,
@@ -235,23 +263,7 @@ static pl_status op_conv(pl_kernel_ctx *ctx) {
     PL_TRY(read_kernel(ctx->node, w, &g));
     PL_TRY(pl_window_read_attrs(ctx->node, &g));
     PL_TRY(pl_window_output(ctx->node, &g, false));
-    int64_t ydims[PL_MAX_RANK] = {n, m};
-    memcpy(ydims + 2, g.out, sizeof(int64_t) * (size_t)g.nd);
-    pl_tensor *yf, *tx = NULL, *tw = NULL, *tb = NULL;
-    PL_TRY(pl_tensor_alloc(PL_DT_FLOAT, x->rank, ydims, &yf));
-    const float *xf, *wf, *bf = NULL;
-    pl_status st = as_f32(x, &xf, &tx);
-    if (st == PL_OK) st = as_f32(w, &wf, &tw);
-    if (st == PL_OK && b) st = as_f32(b, &bf, &tb);
-    if (st == PL_OK && yf->numel > 0) st = conv_run(&g, n, c, m, group, xf, wf, bf, yf->data);
-    pl_tensor_destroy(tx);
-    pl_tensor_destroy(tw);
-    pl_tensor_destroy(tb);
-    if (st != PL_OK) {
-        pl_tensor_destroy(yf);
-        return st;
-    }
-    return finish_output(ctx, yf, x->dtype);
+    return run_f32(ctx, conv_run, false, &g, n, c, m, group, x, w, b);
 }
 
 /* ---- ConvTranspose ---- */
@@ -347,23 +359,7 @@ static pl_status op_convtranspose(pl_kernel_ctx *ctx) {
     PL_TRY(read_kernel(ctx->node, w, &g));
     PL_TRY(pl_window_read_attrs(ctx->node, &g));
     PL_TRY(convt_output(ctx->node, &g));
-    int64_t ydims[PL_MAX_RANK] = {n, m};
-    memcpy(ydims + 2, g.out, sizeof(int64_t) * (size_t)g.nd);
-    pl_tensor *yf, *tx = NULL, *tw = NULL, *tb = NULL;
-    PL_TRY(pl_tensor_create(PL_DT_FLOAT, x->rank, ydims, &yf));
-    const float *xf, *wf, *bf = NULL;
-    pl_status st = as_f32(x, &xf, &tx);
-    if (st == PL_OK) st = as_f32(w, &wf, &tw);
-    if (st == PL_OK && b) st = as_f32(b, &bf, &tb);
-    if (st == PL_OK && yf->numel > 0) st = convt_run(&g, n, c, m, group, xf, wf, bf, yf->data);
-    pl_tensor_destroy(tx);
-    pl_tensor_destroy(tw);
-    pl_tensor_destroy(tb);
-    if (st != PL_OK) {
-        pl_tensor_destroy(yf);
-        return st;
-    }
-    return finish_output(ctx, yf, x->dtype);
+    return run_f32(ctx, convt_run, true, &g, n, c, m, group, x, w, b);
 }
 
 const pl_op_schema pl_ops_conv[] = {

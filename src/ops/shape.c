@@ -302,27 +302,35 @@ static pl_status op_unsqueeze(pl_kernel_ctx *ctx) {
 
 /* ---- ConstantOfShape ---- */
 
-static pl_status op_constant_of_shape(pl_kernel_ctx *ctx) {
-    const pl_tensor *s;
-    PL_TRY(pl_in_req(ctx, 0, &s));
+pl_status pl_shape_input(const pl_tensor *s, int64_t *dims, int *rank) {
     int64_t *shape, n;
     PL_TRY(pl_as_int64s(s, "input shape", &shape, &n));
     pl_status st = PL_OK;
     if (n > PL_MAX_RANK)
         st = pl_err(PL_ERR_UNSUPPORTED, "input shape has %lld dims, more than %d", (long long)n,
                     PL_MAX_RANK);
-    for (int64_t i = 0; st == PL_OK && i < n; i++)
+    for (int64_t i = 0; st == PL_OK && i < n; i++) {
         if (shape[i] < 0)
             st = pl_err(PL_ERR_INVALID, "input shape entry %lld is negative (%lld)",
                         (long long)i, (long long)shape[i]);
-    const pl_attr *va = pl_node_attr(ctx->node, "value");
-    if (st == PL_OK && va && (va->type != PL_ATTR_TENSOR || va->t->numel != 1 ||
-                              va->t->kind != PL_KIND_TENSOR))
-        st = pl_err(PL_ERR_INVALID, "attribute value must be a one-element tensor");
-    pl_tensor *y = NULL;
-    if (st == PL_OK) st = pl_out(ctx, 0, va ? va->t->dtype : PL_DT_FLOAT, (int)n, shape, &y);
+        dims[i] = shape[i];
+    }
     free(shape);
-    PL_TRY(st);
+    *rank = (int)n;
+    return st;
+}
+
+static pl_status op_constant_of_shape(pl_kernel_ctx *ctx) {
+    const pl_tensor *s;
+    PL_TRY(pl_in_req(ctx, 0, &s));
+    int64_t shape[PL_MAX_RANK];
+    int n;
+    PL_TRY(pl_shape_input(s, shape, &n));
+    const pl_attr *va = pl_node_attr(ctx->node, "value");
+    if (va && (va->type != PL_ATTR_TENSOR || va->t->numel != 1 || va->t->kind != PL_KIND_TENSOR))
+        return pl_err(PL_ERR_INVALID, "attribute value must be a one-element tensor");
+    pl_tensor *y = NULL;
+    PL_TRY(pl_out(ctx, 0, va ? va->t->dtype : PL_DT_FLOAT, n, shape, &y));
     return va ? pl_shape_fill(y, va->t) : PL_OK;
 }
 

@@ -13,6 +13,8 @@ pl_status pl_shape_tile(pl_kernel_ctx *ctx);
 pl_status pl_shape_pad(pl_kernel_ctx *ctx);
 pl_status pl_shape_depth_to_space(pl_kernel_ctx *ctx);
 pl_status pl_shape_space_to_depth(pl_kernel_ctx *ctx);
+/* Reads a shape input (1-D integers, at most PL_MAX_RANK entries, none negative) into dims. */
+pl_status pl_shape_input(const pl_tensor *s, int64_t *dims, int *rank);
 /* Fills every element of t with the single element of v (same dtype); strings deep-copied. */
 pl_status pl_shape_fill(pl_tensor *t, const pl_tensor *v);
 

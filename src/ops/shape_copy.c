@@ -484,21 +484,10 @@ pl_status pl_shape_expand(pl_kernel_ctx *ctx) {
     const pl_tensor *x, *s;
     PL_TRY(pl_in_req(ctx, 0, &x));
     PL_TRY(pl_in_req(ctx, 1, &s));
-    int64_t *shape, n;
-    PL_TRY(pl_as_int64s(s, "input shape", &shape, &n));
-    pl_status st = PL_OK;
-    if (n > PL_MAX_RANK)
-        st = pl_err(PL_ERR_UNSUPPORTED, "input shape has %lld dims, more than %d", (long long)n,
-                    PL_MAX_RANK);
-    for (int64_t i = 0; st == PL_OK && i < n; i++)
-        if (shape[i] < 0)
-            st = pl_err(PL_ERR_INVALID, "input shape entry %lld is negative (%lld)", (long long)i,
-                        (long long)shape[i]);
-    int r = 0;
-    int64_t dims[PL_MAX_RANK];
-    if (st == PL_OK) st = pl_broadcast(x->rank, x->dims, (int)n, shape, &r, dims);
-    free(shape);
-    PL_TRY(st);
+    int64_t shape[PL_MAX_RANK], dims[PL_MAX_RANK];
+    int n, r = 0;
+    PL_TRY(pl_shape_input(s, shape, &n));
+    PL_TRY(pl_broadcast(x->rank, x->dims, n, shape, &r, dims));
     PL_TRY(check_numel(r, dims, "Expand"));
     pl_tensor *y;
     PL_TRY(out_alloc(ctx, 0, x->dtype, r, dims, &y));
