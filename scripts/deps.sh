@@ -4,7 +4,8 @@
 set -euo pipefail
 
 BUILD=(build-essential cmake pkg-config protobuf-c-compiler libprotobuf-c-dev libonnx-dev zlib1g-dev
-       libjpeg-dev libpng-dev libcmocka-dev clang libclang-rt-14-dev libomp-dev)
+       libjpeg-dev libpng-dev libcmocka-dev clang libclang-rt-14-dev libomp-dev
+       libdnnl-dev ocl-icd-libopencl1)  # oneDNN 2.6 (its Debian build links the OpenCL loader)
 DATA=(libonnx-testdata dataset-fashion-mnist)
 PYTHON=(python3-onnx python3-numpy python3-torch python3-torchvision python3-venv python3-jsonschema python3-pil)
 BROWSER=(chromium)  # opens report.html in the report test
