@@ -29,6 +29,7 @@
 #ifndef PLASTER_H
 #define PLASTER_H
 
+#include <stdbool.h>
 #include <stddef.h>
 #include <stdint.h>
 
@@ -189,8 +190,14 @@ pl_status pl_model_metadata_get(const pl_model *model, int index, const char **k
 /* ---- engines and contexts ---- */
 
 typedef struct pl_build_options {
-    const char *backend; /* "reference" (default) */
+    const char *backend; /* "reference" (default): the reference kernels node by node;
+                          * "cpu": the optimized CPU engine (graph passes, oneDNN and own
+                          * kernels, blocked layouts, arena memory) */
     int threads;         /* 0: library default */
+    /* cpu backend only: */
+    bool time_tactics;   /* time each node's candidate tactics on this machine (slower build) */
+    int64_t batch;       /* value of symbolic dims while timing (0: 1) */
+    bool no_onednn;      /* offer no oneDNN tactics (own and reference kernels only) */
 } pl_build_options;
 
 /* Build an engine for `model` (borrowed: it must outlive the engine). Fails with
@@ -289,6 +296,7 @@ typedef struct pl_bench_settings {
     const char *trace_path;    /* write a Chrome trace of the queries there (NULL: none) */
     int progress;              /* draw a progress bar on stderr when it is a terminal */
     const char *model_path;    /* when set, cold start also times pl_model_load of this file */
+    const char *backend;       /* engine backend (NULL: reference); see pl_build_options */
 } pl_bench_settings;
 
 /* Fills `s` with the defaults above for `scenario`. */

@@ -39,7 +39,8 @@ static int64_t tensor_byte_limit(void) {
     return l;
 }
 
-static pl_status tensor_new(pl_dtype dtype, int rank, const int64_t *dims, bool zero,
+/* zero: -1 = no data (a view), 0 = malloc, 1 = calloc */
+static pl_status tensor_new(pl_dtype dtype, int rank, const int64_t *dims, int zero,
                             pl_tensor **out) {
     *out = NULL;
     if (rank < 0 || rank > PL_MAX_RANK)
@@ -71,6 +72,10 @@ static pl_status tensor_new(pl_dtype dtype, int rank, const int64_t *dims, bool 
     if (rank) memcpy(t->dims, dims, (size_t)rank * sizeof *dims);
     t->numel = numel;
     t->nbytes = (size_t)nbytes;
+    if (zero < 0) {
+        *out = t;
+        return PL_OK;
+    }
     size_t alloc = nbytes ? (size_t)nbytes : 1;
     t->data = (zero || dtype == PL_DT_STRING) ? calloc(1, alloc) : malloc(alloc);
     if (!t->data) {
@@ -83,17 +88,16 @@ static pl_status tensor_new(pl_dtype dtype, int rank, const int64_t *dims, bool 
 }
 
 pl_status pl_tensor_create(pl_dtype dtype, int rank, const int64_t *dims, pl_tensor **out) {
-    return tensor_new(dtype, rank, dims, true, out);
+    return tensor_new(dtype, rank, dims, 1, out);
 }
 
 pl_status pl_tensor_alloc(pl_dtype dtype, int rank, const int64_t *dims, pl_tensor **out) {
-    return tensor_new(dtype, rank, dims, false, out);
+    return tensor_new(dtype, rank, dims, 0, out);
 }
 
 pl_status pl_tensor_view(pl_dtype dtype, int rank, const int64_t *dims, void *data,
                          pl_tensor **out) {
-    PL_TRY(tensor_new(dtype, rank, dims, false, out));
-    free((*out)->data);
+    PL_TRY(tensor_new(dtype, rank, dims, -1, out));
     (*out)->data = data;
     (*out)->owns_data = false;
     return PL_OK;

@@ -1,6 +1,7 @@
 /* api.c - the public model, engine and context API of include/plaster.h. */
 #include "engine.h"
 
+#include "../backend/cpu.h"
 #include "../onnx/onnx.h"
 
 #include <limits.h>
@@ -119,8 +120,9 @@ pl_status pl_engine_build(const pl_model *m, const pl_build_options *opt, pl_eng
     *out = NULL;
     pl_err_clear();
     const char *backend = opt && opt->backend ? opt->backend : "reference";
-    if (strcmp(backend, "reference") != 0)
-        return pl_err(PL_ERR_UNSUPPORTED, "backend '%s' is not available (known: reference)", backend);
+    bool cpu = !strcmp(backend, "cpu");
+    if (strcmp(backend, "reference") != 0 && !cpu)
+        return pl_err(PL_ERR_UNSUPPORTED, "backend '%s' is not available (known: reference, cpu)", backend);
     for (int i = 0; i < m->n_ops; i++)
         if (!m->op_supported[i])
             return pl_err(PL_ERR_UNSUPPORTED, "%s: op %s is not supported by the %s backend",
@@ -130,11 +132,26 @@ pl_status pl_engine_build(const pl_model *m, const pl_build_options *opt, pl_eng
     e->model = m;
     e->threads = opt ? opt->threads : 0;
     snprintf(e->backend, sizeof e->backend, "%s", backend);
+    if (cpu) {
+        pl_cpu_build_opts co = {.threads = e->threads,
+                                .time_tactics = opt && opt->time_tactics,
+                                .batch = opt ? opt->batch : 0,
+                                .no_dnnl = opt && opt->no_onednn};
+        pl_status st = pl_cpu_engine_build(m, &co, &e->cpu);
+        if (st != PL_OK) {
+            free(e);
+            return st;
+        }
+    }
     *out = e;
     return PL_OK;
 }
 
-void pl_engine_destroy(pl_engine *e) { free(e); }
+void pl_engine_destroy(pl_engine *e) {
+    if (!e) return;
+    pl_cpu_engine_free(e->cpu);
+    free(e);
+}
 
 pl_status pl_context_create(pl_engine *e, pl_context **out) {
     *out = calloc(1, sizeof **out);
@@ -143,7 +160,11 @@ pl_status pl_context_create(pl_engine *e, pl_context **out) {
     return PL_OK;
 }
 
-void pl_context_destroy(pl_context *ctx) { free(ctx); }
+void pl_context_destroy(pl_context *ctx) {
+    if (!ctx) return;
+    pl_cpu_ctx_state_free(ctx->cpu_state);
+    free(ctx);
+}
 
 /* Checks an input against the declared type; binds symbolic dims consistently. */
 static pl_status check_input(const pl_value *v, int index, const pl_tensor *t, const char **sym_names,
@@ -217,8 +238,11 @@ pl_status pl_context_run(pl_context *ctx, int n_inputs, pl_tensor *const *inputs
         const pl_value *v = &g->values[g->inputs[i]];
         bound[i] = v->init ? v->init : inputs[k++];
     }
-    pl_status st = pl_exec_graph_hooked(g, NULL, ctx->hook, ctx->hook_user, g->n_inputs, bound,
-                                        n_outputs, outputs);
+    pl_status st = ctx->engine->cpu
+                       ? pl_cpu_run(ctx->engine->cpu, &ctx->cpu_state, ctx->hook, ctx->hook_user, g->n_inputs,
+                                    bound, n_outputs, outputs)
+                       : pl_exec_graph_hooked(g, NULL, ctx->hook, ctx->hook_user, g->n_inputs, bound,
+                                              n_outputs, outputs);
     free(bound);
     return st;
 }

@@ -4,10 +4,13 @@
 
 #include "../ops/ops.h"
 
+struct pl_cpu_engine;
+
 struct pl_engine {
     const pl_model *model; /* borrowed */
     int threads;
     char backend[32];
+    struct pl_cpu_engine *cpu; /* the cpu backend's engine, NULL for the reference */
 };
 
 /* Called after each top-level node runs (not for nodes inside If/Loop/Scan bodies, whose time
@@ -19,6 +22,7 @@ struct pl_context {
     pl_engine *engine; /* borrowed */
     pl_node_hook hook; /* NULL: none */
     void *hook_user;
+    void *cpu_state; /* the cpu backend's per-context state (arena plans, scratch) */
 };
 
 struct pl_frame {

@@ -213,7 +213,7 @@ static pl_status setup(pl_lg *b, const pl_model *model, const pl_bench_settings 
         b->load_ns = pl_lg_now_ns() - t0;
         pl_model_destroy(again);
     }
-    pl_build_options bo = {.backend = NULL, .threads = s->threads};
+    pl_build_options bo = {.backend = s->backend, .threads = s->threads, .batch = s->batch};
     double t0 = pl_lg_now_ns();
     PL_TRY(pl_engine_build(model, &bo, &b->engine));
     b->build_ns = pl_lg_now_ns() - t0;

@@ -19,6 +19,10 @@ typedef struct pl_kernel_ctx {
     int n_out;
     pl_tensor **out;         /* set by the kernel (pl_out or directly); executor owns them */
     pl_frame *frame;         /* for control-flow ops: the frame running this node */
+    /* Optional memory planned for each output (the CPU backend's arena): pl_out() makes
+     * output i a view of out_mem[i] when it is set and out_cap[i] bytes suffice. */
+    void *const *out_mem;
+    const size_t *out_cap;
 } pl_kernel_ctx;
 
 typedef pl_status (*pl_kernel_fn)(pl_kernel_ctx *ctx);

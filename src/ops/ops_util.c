@@ -9,7 +9,18 @@ pl_status pl_out(pl_kernel_ctx *ctx, int i, pl_dtype dtype, int rank, const int6
     *t = NULL;
     if (i < 0 || i >= ctx->n_out) return pl_err(PL_ERR_INTERNAL, "output %d out of range", i);
     pl_tensor *n;
-    PL_TRY(pl_tensor_create(dtype, rank, dims, &n));
+    if (ctx->out_mem && ctx->out_mem[i] && dtype != PL_DT_STRING) {
+        PL_TRY(pl_tensor_view(dtype, rank, dims, NULL, &n));
+        if (n->nbytes <= ctx->out_cap[i]) {
+            n->data = ctx->out_mem[i];
+            memset(n->data, 0, n->nbytes);
+        } else {
+            pl_tensor_destroy(n);
+            PL_TRY(pl_tensor_create(dtype, rank, dims, &n));
+        }
+    } else {
+        PL_TRY(pl_tensor_create(dtype, rank, dims, &n));
+    }
     pl_tensor_destroy(ctx->out[i]);
     ctx->out[i] = n;
     *t = n;

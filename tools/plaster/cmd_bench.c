@@ -11,7 +11,7 @@
 static const char *bench_help =
     "usage: plaster bench MODEL [--scenario single-stream|multi-stream|server|offline] [options]\n"
     "\n"
-    "Measures MODEL on the reference executor with MLPerf LoadGen's scenarios, after an untimed\n"
+    "Measures MODEL on the chosen backend (default: the reference executor) with MLPerf LoadGen's scenarios, after an untimed\n"
     "warmup, and says whether the run is VALID (minimum duration, minimum queries, early stopping,\n"
     "and for the server the p99 SLA) with the reasons when it is not. Latencies are wall clock\n"
     "(CLOCK_MONOTONIC) from a query's issue (server: its scheduled arrival) to its completion.\n"
@@ -28,6 +28,7 @@ static const char *bench_help =
     "                        64 single-stream, 662 multi-stream, 459 server, 1 offline)\n"
     "  --warmup-ms MS        untimed warmup (default 500)\n"
     "  --batch N             samples per inference, bound to the symbolic dim 0 (default 1)\n"
+    "  --backend B           reference (default) or cpu (graph passes, oneDNN, blocked layouts)\n"
     "  --threads N           threads per inference (default: OpenMP's default)\n"
     "  --streams N           concurrent execution contexts sharing one engine (default 1)\n"
     "  --samples-per-query N multi-stream samples per query (default 8)\n"
@@ -102,8 +103,8 @@ static void print_text(const char *model, const pl_bench_result *r, const pl_ben
     char threads[32];
     if (s->threads) snprintf(threads, sizeof threads, "%d", s->threads);
     else snprintf(threads, sizeof threads, "OpenMP default");
-    printf("scenario:    %s, batch %lld, streams %d, threads %s, seed %llu\n", pl_scenario_name(r->scenario),
-           (long long)r->batch, s->streams, threads, (unsigned long long)s->seed);
+    printf("scenario:    %s, batch %lld, streams %d, threads %s, seed %llu, backend %s\n", pl_scenario_name(r->scenario),
+           (long long)r->batch, s->streams, threads, (unsigned long long)s->seed, s->backend ? s->backend : "reference");
     print_headline(r, s);
     printf("result:      %s\n", r->valid ? "VALID (every constraint met)" : "INVALID");
     if (r->reasons[0]) {
@@ -175,8 +176,8 @@ static void print_json(const char *model, const pl_bench_result *r, const pl_ben
     cli_json_string(stdout, model);
     printf(",\"scenario\":\"%s\",\"valid\":%s,\"reasons\":", pl_scenario_name(r->scenario), r->valid ? "true" : "false");
     cli_json_string(stdout, r->reasons);
-    printf(",\"batch\":%lld,\"streams\":%d,\"threads\":%d,\"seed\":%llu", (long long)r->batch, s->streams, s->threads,
-           (unsigned long long)s->seed);
+    printf(",\"batch\":%lld,\"streams\":%d,\"threads\":%d,\"seed\":%llu,\"backend\":\"%s\"", (long long)r->batch, s->streams, s->threads,
+           (unsigned long long)s->seed, s->backend ? s->backend : "reference");
     printf(",\"min_duration_s\":%.17g,\"min_queries\":%lld", s->min_duration_s, (long long)s->min_queries);
     printf(",\"queries\":%lld,\"samples\":%lld,\"duration_ns\":%.17g", (long long)r->queries, (long long)r->samples,
            r->duration_ns);
@@ -253,7 +254,7 @@ static bool takes_value(const char *a) {
     static const char *const opts[] = {"--scenario", "--duration", "--min-queries", "--warmup-ms", "--batch",
                                        "--threads", "--streams", "--samples-per-query", "--sla-ms",
                                        "--target-qps", "--seed", "--input-dir", "--energy-meter",
-                                       "--energy-external", "--trace"};
+                                       "--energy-external", "--trace", "--backend"};
     for (size_t i = 0; i < sizeof opts / sizeof opts[0]; i++)
         if (!strcmp(a, opts[i])) return true;
     return false;
@@ -318,6 +319,7 @@ int cmd_bench(int argc, char **argv) {
         else if (!strcmp(a, "--energy-meter")) s.energy_meter = argv[++i];
         else if (!strcmp(a, "--energy-external")) s.energy_external = argv[++i];
         else if (!strcmp(a, "--trace")) s.trace_path = argv[++i];
+        else if (!strcmp(a, "--backend")) s.backend = argv[++i];
         else if (a[0] == '-' && a[1]) return cli_usage_error("bench", "unknown option '%s'", a);
         else if (!model_path) model_path = a;
         else return cli_usage_error("bench", "unexpected argument '%s'", a);

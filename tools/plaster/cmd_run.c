@@ -9,9 +9,9 @@
 #include <unistd.h>
 
 static const char *run_help =
-    "usage: plaster run MODEL --input-dir DIR --output-dir OUT [--format pb|npy] [--json]\n"
+    "usage: plaster run MODEL --input-dir DIR --output-dir OUT [--backend B] [--format pb|npy] [--json]\n"
     "\n"
-    "Runs MODEL (ONNX) on the reference executor. Reads DIR/input_<i>.pb (ONNX TensorProto,\n"
+    "Runs MODEL (ONNX) on the chosen backend (default: the reference executor). Reads DIR/input_<i>.pb (ONNX TensorProto,\n"
     "or SequenceProto/OptionalProto for such inputs), or DIR/input_<i>.npy with --format npy,\n"
     "bound to the model's graph inputs in order (initializers excluded), and writes\n"
     "OUT/output_<i>.pb (or .npy) for each graph output in order. OUT is created if missing.\n"
@@ -20,6 +20,8 @@ static const char *run_help =
     "  --input-dir DIR    folder holding input_0, input_1, ... (required when the model has inputs)\n"
     "  --output-dir OUT   folder to write output_0, output_1, ... into (required)\n"
     "  --format pb|npy    file format of inputs and outputs (default pb)\n"
+    "  --backend B        reference (default) or cpu (graph passes, oneDNN, blocked layouts)\n"
+    "  --threads N        threads per inference (default: OpenMP's default)\n"
     "  --json             print a JSON summary of the outputs (name, type, shape, file, time)\n"
     "  --quiet            print nothing on success\n"
     "\n"
@@ -37,7 +39,8 @@ static int file_exists(const char *p) {
 }
 
 int cmd_run(int argc, char **argv) {
-    const char *model_path = NULL, *in_dir = NULL, *out_dir = NULL, *format = "pb";
+    const char *model_path = NULL, *in_dir = NULL, *out_dir = NULL, *format = "pb", *backend = "reference";
+    int threads = 0;
     bool json = false, quiet = false;
     for (int i = 1; i < argc; i++) {
         const char *a = argv[i];
@@ -50,6 +53,13 @@ int cmd_run(int argc, char **argv) {
         } else if (!strcmp(a, "--input-dir") && i + 1 < argc) in_dir = argv[++i];
         else if (!strcmp(a, "--output-dir") && i + 1 < argc) out_dir = argv[++i];
         else if (!strcmp(a, "--format") && i + 1 < argc) format = argv[++i];
+        else if (!strcmp(a, "--backend") && i + 1 < argc) backend = argv[++i];
+        else if (!strcmp(a, "--threads") && i + 1 < argc) {
+            char *end;
+            long t = strtol(argv[++i], &end, 10);
+            if (*end || t < 0 || t > 4096) return cli_usage_error("run", "--threads must be 0..4096");
+            threads = (int)t;
+        }
         else if (!strcmp(a, "--json")) json = true;
         else if (!strcmp(a, "--quiet")) quiet = true;
         else if (a[0] == '-' && a[1]) return cli_usage_error("run", "unknown or incomplete option '%s'", a);
@@ -68,7 +78,8 @@ int cmd_run(int argc, char **argv) {
     pl_tensor **inputs = NULL, **outputs = NULL;
     int n_in = 0, n_out = 0, rc = 0;
     pl_status st = pl_model_load(model_path, &model);
-    if (st == PL_OK) st = pl_engine_build(model, NULL, &engine);
+    pl_build_options bo = {.backend = backend, .threads = threads};
+    if (st == PL_OK) st = pl_engine_build(model, &bo, &engine);
     if (st == PL_OK) st = pl_context_create(engine, &ctx);
     if (st != PL_OK) {
         rc = cli_fail("run", st);

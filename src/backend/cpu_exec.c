@@ -1,0 +1,770 @@
+/* cpu_exec.c - runs an x-graph: each node on its tactic, values kept in oneDNN's blocked
+ * layouts between nodes that read them, reordered to plain row-major only where a plain reader
+ * needs them; memory planned per input-shape signature in one arena per context.
+ *
+ * Arena planning: the first run of a context with a new input-shape signature allocates with
+ * malloc and records each value's size and lifetime (the node steps that define and last read
+ * it); after it, the offsets are packed greedily by size (largest first, each at the lowest
+ * offset not overlapping a value live at the same time, as TensorFlow Lite's planner does)
+ * into one arena that later runs of that signature use with no allocation for values. Graph
+ * outputs are allocated for the caller and never planned. */
+#include "cpu.h"
+#ifdef PL_HAVE_DNNL
+#include "dnnl/dnnl_util.h"
+#endif
+
+#include <omp.h>
+#include <math.h>
+#include <stdlib.h>
+#include <string.h>
+#include <time.h>
+
+#define MAX_PLANS 4
+#define MAX_SIG 64
+
+typedef struct xslot {
+    pl_tensor *t;     /* logical value (shape); its data is in `md` when blocked */
+    bool owned;       /* header owned by the run (data freed with it when t->owns_data) */
+    bool blocked;
+#ifdef PL_HAVE_DNNL
+    dnnl_memory_desc_t md;
+#endif
+    pl_tensor *plain; /* plain copy of a blocked value, owned */
+    int uses;
+} xslot;
+
+typedef struct arena_plan {
+    int sig_len;
+    int64_t sig[MAX_SIG];
+    size_t *offset, *size; /* per key (2 per value: the value, its plain copy); size 0: none */
+    size_t total;          /* arena bytes */
+    size_t unplanned;      /* sum of the planned sizes (what per-value allocation would hold) */
+    void *mem;
+} arena_plan;
+
+typedef struct ctx_state {
+    int n_plans;
+    arena_plan plans[MAX_PLANS];
+    void *scratch[4];
+    size_t scratch_cap[4];
+#ifdef PL_HAVE_DNNL
+    dnnl_stream_t stream;
+#endif
+} ctx_state;
+
+struct pl_xrun {
+    pl_cpu_engine *ce;
+    ctx_state *cs;
+    const pl_xgraph *xg;
+    xslot *slots;
+    pl_tensor **vals;  /* plain views per value for reference control flow (frame.vals) */
+    pl_frame frame;
+    int step;
+    bool post_done;    /* the tactic applied the node's post-ops itself */
+    bool timing;       /* time every candidate tactic of each node (engine build) */
+    arena_plan *plan;  /* NULL: recording */
+    size_t *rec_size;  /* recording: per key */
+    int *rec_def, *rec_last;
+};
+
+static double now_ns(void) {
+    struct timespec ts;
+    clock_gettime(CLOCK_MONOTONIC, &ts);
+    return (double)ts.tv_sec * 1e9 + (double)ts.tv_nsec;
+}
+
+int pl_xrun_threads(const pl_xrun *r) { return r->ce->threads > 0 ? r->ce->threads : omp_get_max_threads(); }
+
+const pl_xgraph *pl_xrun_graph(const pl_xrun *r) { return r->xg; }
+
+static int nkeys(const pl_xrun *r) { return 2 * r->xg->n_values; }
+
+/* Memory for key k of `bytes`: the arena slot when planned and large enough, else malloc
+ * (recorded when recording). *arena tells which. */
+static void *value_mem(pl_xrun *r, int k, size_t bytes, bool *arena) {
+    *arena = false;
+    if (r->plan && k >= 0 && r->plan->size[k] >= bytes && r->plan->size[k] > 0) {
+        *arena = true;
+        return (char *)r->plan->mem + r->plan->offset[k];
+    }
+    if (!r->plan && r->rec_size && k >= 0) {
+        r->rec_size[k] = bytes;
+        r->rec_def[k] = r->step;
+        r->rec_last[k] = r->step;
+    }
+    return malloc(bytes ? bytes : 1);
+}
+
+static void note_release(pl_xrun *r, int k) {
+    if (!r->plan && r->rec_last && k >= 0) r->rec_last[k] = r->step;
+}
+
+static bool is_out(const pl_xrun *r, int v) { return pl_xgraph_is_output(r->xg, v); }
+
+/* A header over planned or malloc'ed memory for key k (k < 0: not planned, e.g. outputs). */
+static pl_status new_value(pl_xrun *r, int k, pl_dtype dt, int rank, const int64_t *dims,
+                           size_t bytes, pl_tensor **out) {
+    PL_TRY(pl_tensor_view(dt, rank, dims, NULL, out));
+    if (bytes < (*out)->nbytes) bytes = (*out)->nbytes;
+    bool arena;
+    void *mem = value_mem(r, k, bytes, &arena);
+    if (!mem) {
+        pl_tensor_destroy(*out);
+        *out = NULL;
+        return pl_err(PL_ERR_NOMEM, "cannot allocate %zu bytes for a value", bytes);
+    }
+    (*out)->data = mem;
+    (*out)->owns_data = !arena;
+    return PL_OK;
+}
+
+static void slot_clear(pl_xrun *r, int v) {
+    xslot *s = &r->slots[v];
+    if (s->plain) {
+        pl_tensor_destroy(s->plain);
+        note_release(r, v + r->xg->n_values);
+    }
+    if (s->owned) {
+        pl_tensor_destroy(s->t);
+        note_release(r, v);
+    }
+    memset(s, 0, sizeof *s);
+    r->vals[v] = NULL;
+}
+
+static void release(pl_xrun *r, int v) {
+    if (v < 0) return;
+    xslot *s = &r->slots[v];
+    if (--s->uses == 0) slot_clear(r, v);
+}
+
+pl_status pl_xrun_value(pl_xrun *r, int v, const pl_tensor **t) {
+    *t = NULL;
+    xslot *s = &r->slots[v];
+    if (!s->t) return pl_err(PL_ERR_INTERNAL, "value '%s' has no data", v < r->xg->g->n_values ? r->xg->g->values[v].name : "(pass)");
+    if (!s->blocked) {
+        *t = s->t;
+        return PL_OK;
+    }
+    if (!s->plain) {
+#ifdef PL_HAVE_DNNL
+        pl_tensor *p;
+        int k = is_out(r, v) ? -1 : v + r->xg->n_values;
+        PL_TRY(new_value(r, k, s->t->dtype, s->t->rank, s->t->dims, 0, &p));
+        dnnl_memory_desc_t pmd;
+        pl_status st = pl_dnnl_plain_md(p->dtype, p->rank, p->dims, &pmd);
+        if (st == PL_OK) st = pl_dnnl_reorder(r, &s->md, s->t->data, &pmd, p->data);
+        if (st != PL_OK) {
+            pl_tensor_destroy(p);
+            return st;
+        }
+        s->plain = p;
+        r->vals[v] = p;
+#else
+        return pl_err(PL_ERR_INTERNAL, "blocked value without oneDNN");
+#endif
+    }
+    *t = s->plain;
+    return PL_OK;
+}
+
+pl_status pl_xrun_in(pl_xrun *r, const pl_xnode *xn, int i, const pl_tensor **t) {
+    *t = NULL;
+    if (i < 0 || i >= xn->n_in || xn->in[i] < 0) return PL_OK;
+    return pl_xrun_value(r, xn->in[i], t);
+}
+
+static pl_status set_output(pl_xrun *r, int v, pl_tensor *t, bool blocked) {
+    xslot *s = &r->slots[v];
+    if (s->t) slot_clear(r, v);
+    s->t = t;
+    s->owned = true;
+    s->blocked = blocked;
+    s->uses = pl_xgraph_readers(r->xg, v);
+    r->vals[v] = blocked ? NULL : t;
+    return PL_OK;
+}
+
+pl_status pl_xrun_out(pl_xrun *r, const pl_xnode *xn, int i, pl_dtype dt, int rank,
+                      const int64_t *dims, pl_tensor **t) {
+    *t = NULL;
+    int v = xn->out[i];
+    pl_tensor *n;
+    PL_TRY(new_value(r, v < 0 || is_out(r, v) ? -1 : v, dt, rank, dims, 0, &n));
+    if (v < 0) {
+        pl_tensor_destroy(n);
+        return pl_err(PL_ERR_INTERNAL, "output %d of node '%s' is omitted", i, xn->node->name);
+    }
+    set_output(r, v, n, false);
+    *t = n;
+    return PL_OK;
+}
+
+#ifdef PL_HAVE_DNNL
+pl_status pl_xrun_dnnl_in(pl_xrun *r, const pl_xnode *xn, int i, dnnl_memory_desc_t *md,
+                          void **data, const pl_tensor **logical) {
+    int v = xn->in[i];
+    xslot *s = &r->slots[v];
+    if (!s->t) return pl_err(PL_ERR_INTERNAL, "input %d of node '%s' has no data", i, xn->node->name);
+    if (logical) *logical = s->t;
+    if (s->blocked) {
+        *md = s->md;
+        *data = s->t->data;
+        return PL_OK;
+    }
+    *data = s->t->data;
+    return pl_dnnl_plain_md(s->t->dtype, s->t->rank, s->t->dims, md);
+}
+
+pl_status pl_xrun_dnnl_out(pl_xrun *r, const pl_xnode *xn, int i, const dnnl_memory_desc_t *md,
+                           pl_dtype dt, int rank, const int64_t *dims, void **data) {
+    int v = xn->out[i];
+    if (v < 0) return pl_err(PL_ERR_INTERNAL, "output %d of node '%s' is omitted", i, xn->node->name);
+    bool plain = pl_dnnl_md_is_plain(md);
+    pl_tensor *n;
+    PL_TRY(new_value(r, is_out(r, v) ? -1 : v, dt, rank, dims, dnnl_memory_desc_get_size(md), &n));
+    set_output(r, v, n, !plain);
+    r->slots[v].md = *md;
+    *data = n->data;
+    return PL_OK;
+}
+
+pl_status pl_xrun_dnnl_value(pl_xrun *r, int v, dnnl_memory_desc_t *md, void **data,
+                             const pl_tensor **logical) {
+    xslot *s = &r->slots[v];
+    if (!s->t) return pl_err(PL_ERR_INTERNAL, "value '%s' has no data", v < r->xg->g->n_values ? r->xg->g->values[v].name : "(pass)");
+    if (logical) *logical = s->t;
+    *data = s->t->data;
+    if (s->blocked) {
+        *md = s->md;
+        return PL_OK;
+    }
+    return pl_dnnl_plain_md(s->t->dtype, s->t->rank, s->t->dims, md);
+}
+
+dnnl_stream_t pl_xrun_stream(pl_xrun *r) { return r->cs->stream; }
+#endif
+
+void *pl_xrun_scratch(pl_xrun *r, int slot, size_t bytes) {
+    if (slot < 0 || slot >= 4) return NULL;
+    if (bytes > r->cs->scratch_cap[slot] || !r->cs->scratch[slot]) {
+        free(r->cs->scratch[slot]);
+        r->cs->scratch[slot] = aligned_alloc(64, (bytes + 63) / 64 * 64 + 64);
+        r->cs->scratch_cap[slot] = r->cs->scratch[slot] ? bytes : 0;
+    }
+    return r->cs->scratch[slot];
+}
+
+/* ---- the reference tactic: the node's reference kernel, then its post-ops ---- */
+
+static bool ref_accepts(const pl_xgraph *xg, const pl_xnode *xn) { return xn->node->schema != NULL; }
+
+static pl_status ref_run(pl_xrun *r, pl_xnode *xn) {
+    const pl_node *node = xn->node;
+    const pl_op_schema *s = node->schema;
+    if (!s)
+        return pl_err(PL_ERR_UNSUPPORTED, "op %s (opset %lld) is not supported", node->op_type,
+                      (long long)node->opset);
+    int n_in_present = xn->n_in;
+    while (n_in_present > 0 && xn->in[n_in_present - 1] < 0) n_in_present--;
+    if (n_in_present < s->min_in || (s->max_in >= 0 && n_in_present > s->max_in))
+        return pl_err(PL_ERR_INVALID, "has %d inputs, the op takes %d to %d", xn->n_in, s->min_in, s->max_in);
+    if (xn->n_out < s->min_out || (s->max_out >= 0 && xn->n_out > s->max_out))
+        return pl_err(PL_ERR_INVALID, "has %d outputs, the op gives %d to %d", xn->n_out, s->min_out, s->max_out);
+    const pl_tensor *stack_in[16];
+    pl_tensor *stack_out[16];
+    void *stack_mem[16];
+    size_t stack_cap[16];
+    bool big = xn->n_in > 16 || xn->n_out > 16;
+    const pl_tensor **in = big ? calloc((size_t)xn->n_in + 1, sizeof *in) : stack_in;
+    pl_tensor **out = big ? calloc((size_t)xn->n_out + 1, sizeof *out) : stack_out;
+    void **mem = big ? calloc((size_t)xn->n_out + 1, sizeof *mem) : stack_mem;
+    size_t *cap = big ? calloc((size_t)xn->n_out + 1, sizeof *cap) : stack_cap;
+    pl_status st = PL_OK;
+    if (!in || !out || !mem || !cap) st = pl_err(PL_ERR_NOMEM, "out of memory");
+    for (int i = 0; st == PL_OK && i < xn->n_in; i++) st = pl_xrun_in(r, xn, i, &in[i]);
+    /* subgraphs read outer values through the frame: make them plain */
+    for (int a = 0; st == PL_OK && a < node->n_attr; a++) {
+        const pl_attr *at = &node->attrs[a];
+        int ng = at->type == PL_ATTR_GRAPH ? 1 : at->type == PL_ATTR_GRAPHS ? at->n : 0;
+        for (int k = 0; st == PL_OK && k < ng; k++) {
+            const pl_graph *sg = at->type == PL_ATTR_GRAPH ? at->g : at->graphs[k];
+            for (int o = 0; st == PL_OK && o < sg->n_outer; o++) {
+                const pl_tensor *t;
+                int v = sg->values[sg->outer_values[o]].outer;
+                if (r->slots[v].t) st = pl_xrun_value(r, v, &t);
+            }
+        }
+    }
+    for (int i = 0; st == PL_OK && i < xn->n_out; i++) {
+        out[i] = NULL;
+        int v = xn->out[i];
+        mem[i] = NULL;
+        cap[i] = 0;
+        if (r->plan && v >= 0 && !is_out(r, v) && r->plan->size[v]) {
+            mem[i] = (char *)r->plan->mem + r->plan->offset[v];
+            cap[i] = r->plan->size[v];
+        }
+    }
+    pl_kernel_ctx ctx = {.node = node,
+                         .opset = node->opset,
+                         .n_in = xn->n_in,
+                         .in = in,
+                         .n_out = xn->n_out,
+                         .out = out,
+                         .frame = &r->frame,
+                         .out_mem = mem,
+                         .out_cap = cap};
+    if (st == PL_OK) st = s->run(&ctx);
+    for (int i = 0; st == PL_OK && i < xn->n_out; i++)
+        if (xn->out[i] >= 0 && !out[i]) st = pl_err(PL_ERR_INTERNAL, "output %d was not produced by the kernel", i);
+    for (int i = 0; i < xn->n_out && out; i++) {
+        int v = xn->out[i];
+        if (st != PL_OK || v < 0 || pl_xgraph_readers(r->xg, v) == 0) {
+            pl_tensor_destroy(out[i]);
+            continue;
+        }
+        pl_tensor *t = out[i];
+        if (!r->plan && !is_out(r, v) && t->kind == PL_KIND_TENSOR && r->rec_size) {
+            r->rec_size[v] = t->nbytes;
+            r->rec_def[v] = r->rec_last[v] = r->step;
+        }
+        /* memory from the arena is borrowed by the header: never freed with it */
+        set_output(r, v, t, false);
+    }
+    if (big) {
+        free(in);
+        free(out);
+        free(mem);
+        free(cap);
+    }
+    return st;
+}
+
+const pl_tactic pl_tactic_reference = {.name = "reference", .accepts = ref_accepts, .run = ref_run};
+
+/* ---- post-ops on a plain output ---- */
+
+static float gelu(float x) { return 0.5f * x * (1.0f + erff(x * 0.70710678118654752f)); }
+
+static pl_status apply_binary(pl_xrun *r, pl_post_kind kind, int v, pl_tensor **outp) {
+    pl_tensor *out = *outp;
+    const pl_tensor *b;
+    PL_TRY(pl_xrun_value(r, v, &b));
+    if (b->dtype != out->dtype || out->dtype != PL_DT_FLOAT)
+        return pl_err(PL_ERR_INTERNAL, "fused %s needs float tensors", pl_post_name(kind));
+    float *o = out->data;
+    const float *bd = b->data;
+    if (b->numel == out->numel) {
+        if (kind == PL_POST_MUL)
+            for (int64_t i = 0; i < out->numel; i++) o[i] *= bd[i];
+        else
+            for (int64_t i = 0; i < out->numel; i++) o[i] += bd[i];
+        return PL_OK;
+    }
+    int rank;
+    int64_t dims[PL_MAX_RANK], st[PL_MAX_RANK];
+    PL_TRY(pl_broadcast(out->rank, out->dims, b->rank, b->dims, &rank, dims));
+    if (rank != out->rank || memcmp(dims, out->dims, (size_t)rank * sizeof *dims)) {
+        /* the other operand is the larger one: the result takes its shape */
+        pl_tensor *n;
+        int64_t so[PL_MAX_RANK];
+        PL_TRY(pl_tensor_alloc(out->dtype, rank, dims, &n));
+        pl_broadcast_strides(out, rank, dims, so);
+        int64_t ix[PL_MAX_RANK] = {0}, of = 0;
+        float *nd = n->data;
+        for (int64_t i = 0; i < n->numel; i++) {
+            nd[i] = o[of];
+            for (int d = rank - 1; d >= 0; d--) {
+                of += so[d];
+                if (++ix[d] < dims[d]) break;
+                of -= so[d] * dims[d];
+                ix[d] = 0;
+            }
+        }
+        *outp = out = n;
+        o = nd;
+    }
+    pl_broadcast_strides(b, rank, dims, st);
+    int64_t idx[PL_MAX_RANK] = {0};
+    int64_t off = 0;
+    for (int64_t i = 0; i < out->numel; i++) {
+        if (kind == PL_POST_MUL) o[i] *= bd[off];
+        else o[i] += bd[off];
+        for (int d = rank - 1; d >= 0; d--) {
+            off += st[d];
+            if (++idx[d] < dims[d]) break;
+            off -= st[d] * dims[d];
+            idx[d] = 0;
+        }
+    }
+    return PL_OK;
+}
+
+void pl_xrun_post_done(pl_xrun *r) { r->post_done = true; }
+
+/* Applies the post-ops to *outp; a broadcasting Add/Mul may replace it by a larger tensor
+ * (then *outp is new and owned by the caller, the old one still the caller's too). */
+static pl_status apply_post(pl_xrun *r, const pl_xnode *xn, pl_tensor **outp) {
+    pl_tensor *orig = *outp;
+    for (int p = 0; p < xn->n_post; p++) {
+        const pl_post *po = &xn->post[p];
+        pl_tensor *out = *outp;
+        if (po->kind == PL_POST_SUM || po->kind == PL_POST_ADD || po->kind == PL_POST_MUL) {
+            PL_TRY(apply_binary(r, po->kind, po->arg, outp));
+            if (*outp != out && out != orig) pl_tensor_destroy(out); /* an earlier replacement */
+            continue;
+        }
+        if (out->dtype != PL_DT_FLOAT)
+            return pl_err(PL_ERR_INTERNAL, "fused %s needs a float output", pl_post_name(po->kind));
+        float *o = out->data;
+        float a = po->alpha, b = po->beta;
+        int64_t n = out->numel;
+        switch (po->kind) {
+        case PL_POST_RELU:
+            for (int64_t i = 0; i < n; i++) o[i] = o[i] < 0 ? o[i] * a : o[i];
+            break;
+        case PL_POST_CLIP:
+            for (int64_t i = 0; i < n; i++) o[i] = o[i] < a ? a : o[i] > b ? b : o[i];
+            break;
+        case PL_POST_SIGMOID:
+            for (int64_t i = 0; i < n; i++) o[i] = 1.0f / (1.0f + expf(-o[i]));
+            break;
+        case PL_POST_TANH:
+            for (int64_t i = 0; i < n; i++) o[i] = tanhf(o[i]);
+            break;
+        case PL_POST_SILU:
+            for (int64_t i = 0; i < n; i++) o[i] = o[i] / (1.0f + expf(-o[i]));
+            break;
+        case PL_POST_HARDSWISH:
+            for (int64_t i = 0; i < n; i++) {
+                float t = o[i] / 6.0f + 0.5f;
+                o[i] *= t < 0 ? 0 : t > 1 ? 1 : t;
+            }
+            break;
+        case PL_POST_HARDSIGMOID:
+            for (int64_t i = 0; i < n; i++) {
+                float t = a * o[i] + b;
+                o[i] = t < 0 ? 0 : t > 1 ? 1 : t;
+            }
+            break;
+        case PL_POST_GELU:
+            for (int64_t i = 0; i < n; i++) o[i] = gelu(o[i]);
+            break;
+        case PL_POST_ELU:
+            for (int64_t i = 0; i < n; i++) o[i] = o[i] < 0 ? a * (expf(o[i]) - 1.0f) : o[i];
+            break;
+        default:
+            return pl_err(PL_ERR_INTERNAL, "unknown post-op %d", (int)po->kind);
+        }
+    }
+    return PL_OK;
+}
+
+/* The node's post-ops on its output value, in plain layout, after a tactic that did not fuse
+ * them. */
+static pl_status post_plain(pl_xrun *r, const pl_xnode *xn) {
+    int v = xn->out[0];
+    if (v < 0) return PL_OK;
+    xslot *s = &r->slots[v];
+    const pl_tensor *pt;
+    PL_TRY(pl_xrun_value(r, v, &pt));
+    if (s->blocked) { /* keep only the plain copy */
+        pl_tensor *p = s->plain;
+        s->plain = NULL;
+        pl_tensor_destroy(s->t);
+        note_release(r, v);
+        s->t = p;
+        s->blocked = false;
+        r->vals[v] = p;
+    }
+    pl_tensor *t = s->t;
+    pl_status st = apply_post(r, xn, &t);
+    if (t != s->t) { /* replaced by a broadcast result (freshly allocated) */
+        if (st == PL_OK) {
+            int uses = s->uses;
+            set_output(r, v, t, false);
+            s->uses = uses;
+        } else {
+            pl_tensor_destroy(t);
+        }
+    }
+    return st;
+}
+
+/* ---- arena planning ---- */
+
+static void plan_free(arena_plan *p) {
+    free(p->offset);
+    free(p->size);
+    free(p->mem);
+    memset(p, 0, sizeof *p);
+}
+
+typedef struct plan_item {
+    int key;
+    size_t size;
+    int def, last;
+} plan_item;
+
+static int by_size_desc(const void *a, const void *b) {
+    const plan_item *x = a, *y = b;
+    if (x->size != y->size) return x->size < y->size ? 1 : -1;
+    return x->key - y->key;
+}
+
+/* Greedy by size: each value, largest first, at the lowest 64-byte aligned offset that does
+ * not overlap any already placed value whose lifetime intersects its own. */
+static pl_status plan_make(pl_xrun *r, arena_plan *p) {
+    int nk = nkeys(r);
+    p->offset = calloc((size_t)nk, sizeof *p->offset);
+    p->size = calloc((size_t)nk, sizeof *p->size);
+    plan_item *items = calloc((size_t)nk, sizeof *items);
+    if (!p->offset || !p->size || !items) {
+        free(items);
+        return pl_err(PL_ERR_NOMEM, "out of memory");
+    }
+    int n = 0;
+    for (int k = 0; k < nk; k++)
+        if (r->rec_size[k]) items[n++] = (plan_item){k, (r->rec_size[k] + 63) / 64 * 64, r->rec_def[k], r->rec_last[k]};
+    qsort(items, (size_t)n, sizeof *items, by_size_desc);
+    size_t total = 0, sum = 0;
+    for (int i = 0; i < n; i++) {
+        size_t off = 0;
+        bool moved = true;
+        while (moved) {
+            moved = false;
+            for (int j = 0; j < i; j++) {
+                if (items[j].last < items[i].def || items[i].last < items[j].def) continue;
+                size_t jo = p->offset[items[j].key];
+                if (off < jo + items[j].size && jo < off + items[i].size) {
+                    off = jo + items[j].size;
+                    moved = true;
+                }
+            }
+        }
+        p->offset[items[i].key] = off;
+        p->size[items[i].key] = items[i].size;
+        if (off + items[i].size > total) total = off + items[i].size;
+        sum += items[i].size;
+    }
+    free(items);
+    p->total = total;
+    p->unplanned = sum;
+    p->mem = total ? aligned_alloc(64, total) : NULL;
+    if (total && !p->mem) return pl_err(PL_ERR_NOMEM, "cannot allocate a %zu-byte arena", total);
+    return PL_OK;
+}
+
+void pl_cpu_ctx_state_free(void *state) {
+    ctx_state *cs = state;
+    if (!cs) return;
+    for (int i = 0; i < cs->n_plans; i++) plan_free(&cs->plans[i]);
+    for (int i = 0; i < 4; i++) free(cs->scratch[i]);
+#ifdef PL_HAVE_DNNL
+    if (cs->stream) dnnl_stream_destroy(cs->stream);
+#endif
+    free(cs);
+}
+
+size_t pl_cpu_ctx_arena_bytes(void *state, size_t *unplanned) {
+    ctx_state *cs = state;
+    size_t best = 0;
+    if (unplanned) *unplanned = 0;
+    for (int i = 0; cs && i < cs->n_plans; i++)
+        if (cs->plans[i].total >= best) {
+            best = cs->plans[i].total;
+            if (unplanned) *unplanned = cs->plans[i].unplanned;
+        }
+    return best;
+}
+
+/* ---- the run ---- */
+
+static int signature(const pl_xgraph *xg, int n_inputs, pl_tensor *const *inputs, int64_t *sig) {
+    int n = 0;
+    for (int i = 0; i < n_inputs; i++) {
+        const pl_tensor *t = inputs[i];
+        if (xg->consts[xg->g->inputs[i]] == t) continue;
+        if (n + 2 + (t ? t->rank : 0) > MAX_SIG) return -1;
+        sig[n++] = t ? (int64_t)t->kind * 1000 + t->dtype : -1;
+        sig[n++] = t ? t->rank : -1;
+        for (int d = 0; t && d < t->rank; d++) sig[n++] = t->dims[d];
+    }
+    return n;
+}
+
+/* Times each candidate tactic of xn on the current inputs (a warmup, then the best of up to
+ * 5 runs or 50 ms), records the times in xn->tactic_ns and keeps the fastest in xn->tactic.
+ * Each candidate's outputs are discarded; the caller runs the chosen one for real. */
+static pl_status time_tactics(pl_xrun *r, pl_xnode *xn) {
+    const pl_tactic *cand[8];
+    int nc = pl_tactics_for(r->xg, xn, cand, 8);
+    if (nc < 2) return PL_OK;
+    int best = -1;
+    for (int c = 0; c < nc; c++) {
+        const pl_tactic *saved = xn->tactic;
+        xn->tactic = cand[c];
+        double min = 1e30, spent = 0;
+        pl_status st = PL_OK;
+        for (int k = 0; k < 6 && st == PL_OK && (k < 2 || spent < 50e6); k++) {
+            double t0 = now_ns();
+            r->post_done = false;
+            st = cand[c]->run(r, xn);
+            if (st == PL_OK && xn->n_post && !r->post_done) st = post_plain(r, xn);
+            double dt = now_ns() - t0;
+            spent += dt;
+            if (k > 0 && dt < min) min = dt;
+        }
+        xn->tactic = saved;
+        if (st != PL_OK) { /* a candidate that fails here is not chosen */
+            pl_err_clear();
+            xn->tactic_ns[c] = -1;
+            continue;
+        }
+        xn->tactic_ns[c] = min;
+        if (best < 0 || min < xn->tactic_ns[best]) best = c;
+    }
+    if (best >= 0) xn->tactic = cand[best];
+    return PL_OK;
+}
+
+pl_status pl_cpu_run(pl_cpu_engine *ce, void **ctx_state_p, pl_node_hook hook, void *user,
+                     int n_inputs, pl_tensor *const *inputs, int n_outputs, pl_tensor **outputs) {
+    return pl_cpu_run_ex(ce, ctx_state_p, hook, user, false, n_inputs, inputs, n_outputs, outputs);
+}
+
+pl_status pl_cpu_run_ex(pl_cpu_engine *ce, void **ctx_state_p, pl_node_hook hook, void *user,
+                        bool timing, int n_inputs, pl_tensor *const *inputs, int n_outputs,
+                        pl_tensor **outputs) {
+    const pl_xgraph *xg = ce->xg;
+    const pl_graph *g = xg->g;
+    for (int i = 0; i < n_outputs; i++) outputs[i] = NULL;
+    if (n_outputs > g->n_outputs)
+        return pl_err(PL_ERR_INVALID, "the model has %d outputs, %d asked for", g->n_outputs, n_outputs);
+    ctx_state *cs = *ctx_state_p;
+    if (!cs) {
+        cs = calloc(1, sizeof *cs);
+        if (!cs) return pl_err(PL_ERR_NOMEM, "out of memory");
+#ifdef PL_HAVE_DNNL
+        if (ce->dnnl) {
+            dnnl_engine_t eng = pl_dnnl_engine();
+            if (!eng || dnnl_stream_create(&cs->stream, eng, dnnl_stream_default_flags) != dnnl_success) {
+                free(cs);
+                return pl_err(PL_ERR_INTERNAL, "cannot create a oneDNN stream");
+            }
+        }
+#endif
+        *ctx_state_p = cs;
+    }
+    if (ce->threads > 0) omp_set_num_threads(ce->threads);
+    pl_xrun r = {.ce = ce, .cs = cs, .xg = xg, .timing = timing};
+    int64_t sig[MAX_SIG];
+    int sig_len = signature(xg, n_inputs, inputs, sig);
+    for (int i = 0; sig_len >= 0 && i < cs->n_plans; i++)
+        if (cs->plans[i].sig_len == sig_len && !memcmp(cs->plans[i].sig, sig, (size_t)sig_len * sizeof *sig))
+            r.plan = &cs->plans[i];
+    size_t nv = (size_t)xg->n_values;
+    r.slots = calloc(nv, sizeof *r.slots);
+    r.vals = calloc(nv, sizeof *r.vals);
+    bool record = !r.plan && sig_len >= 0;
+    if (record) {
+        r.rec_size = calloc(2 * nv, sizeof *r.rec_size);
+        r.rec_def = calloc(2 * nv, sizeof *r.rec_def);
+        r.rec_last = calloc(2 * nv, sizeof *r.rec_last);
+    }
+    pl_status st = PL_OK;
+    if (!r.slots || !r.vals || (record && (!r.rec_size || !r.rec_def || !r.rec_last)))
+        st = pl_err(PL_ERR_NOMEM, "out of memory");
+    r.frame = (pl_frame){.g = g, .vals = r.vals};
+    for (int v = 0; st == PL_OK && v < xg->n_values; v++) {
+        if (!xg->consts[v]) continue;
+        r.slots[v].t = xg->consts[v];
+        r.slots[v].uses = 1 << 30;
+        r.vals[v] = xg->consts[v];
+    }
+    for (int i = 0; st == PL_OK && i < n_inputs && i < g->n_inputs; i++) {
+        int v = g->inputs[i];
+        if (xg->consts[v] && xg->consts[v] != inputs[i]) continue; /* folded: keep the constant */
+        r.slots[v].t = inputs[i];
+        r.slots[v].uses = 1 << 30;
+        r.vals[v] = inputs[i];
+    }
+    for (int n = 0; st == PL_OK && n < xg->n_nodes; n++) {
+        pl_xnode *xn = &xg->nodes[n];
+        if (xn->dead) continue;
+        r.step = n;
+        double t0 = hook ? now_ns() : 0;
+        if (timing) st = time_tactics(&r, xn);
+        r.post_done = false;
+        if (st == PL_OK) st = xn->tactic->run(&r, xn);
+        if (st == PL_OK && xn->n_post && !r.post_done) st = post_plain(&r, xn);
+        if (st != PL_OK) {
+            pl_err_prefix(st, "node '%s' (%s, %s)", xn->node->name, xn->op, xn->tactic->name);
+            break;
+        }
+        if (hook) {
+            const pl_tensor *hin[16] = {0};
+            pl_tensor *hout[16] = {0};
+            for (int i = 0; i < xn->n_in && i < 16; i++) hin[i] = xn->in[i] >= 0 ? r.slots[xn->in[i]].t : NULL;
+            for (int i = 0; i < xn->n_out && i < 16; i++) hout[i] = xn->out[i] >= 0 ? r.slots[xn->out[i]].t : NULL;
+            hook(user, xn->orig_index, xn->node, hin, hout, now_ns() - t0);
+        }
+        for (int i = 0; i < xn->n_in; i++) release(&r, xn->in[i]);
+        for (int p = 0; p < xn->n_post; p++) release(&r, xn->post[p].arg);
+        const pl_node *node = xn->node;
+        for (int a = 0; a < node->n_attr; a++) {
+            const pl_attr *at = &node->attrs[a];
+            int ng = at->type == PL_ATTR_GRAPH ? 1 : at->type == PL_ATTR_GRAPHS ? at->n : 0;
+            for (int k = 0; k < ng; k++) {
+                const pl_graph *sg = at->type == PL_ATTR_GRAPH ? at->g : at->graphs[k];
+                for (int o = 0; o < sg->n_outer; o++) release(&r, sg->values[sg->outer_values[o]].outer);
+            }
+        }
+    }
+    r.step = xg->n_nodes;
+    for (int i = 0; st == PL_OK && i < n_outputs; i++) {
+        int v = g->outputs[i];
+        xslot *s = &r.slots[v];
+        if (!s->t) {
+            st = pl_err(PL_ERR_INVALID, "graph output '%s' has no value", g->values[v].name);
+            break;
+        }
+        const pl_tensor *plain;
+        st = pl_xrun_value(&r, v, &plain);
+        if (st != PL_OK) break;
+        bool take = s->owned && !s->blocked && plain == s->t && plain->owns_data;
+        /* the same value may be listed twice among the outputs */
+        for (int j = 0; j < i; j++)
+            if (g->outputs[j] == v) take = false;
+        if (take) {
+            outputs[i] = s->t;
+            s->owned = false;
+            s->t = NULL;
+        } else {
+            st = pl_tensor_clone(plain, &outputs[i]);
+        }
+    }
+    for (int v = 0; r.slots && v < xg->n_values; v++)
+        if (r.slots[v].t || r.slots[v].plain) slot_clear(&r, v);
+    if (st == PL_OK && record && cs->n_plans < MAX_PLANS) {
+        arena_plan *p = &cs->plans[cs->n_plans];
+        memset(p, 0, sizeof *p);
+        p->sig_len = sig_len;
+        memcpy(p->sig, sig, (size_t)sig_len * sizeof *sig);
+        st = plan_make(&r, p);
+        if (st == PL_OK) cs->n_plans++;
+        else plan_free(p);
+    }
+    if (st != PL_OK)
+        for (int i = 0; i < n_outputs; i++) {
+            pl_tensor_destroy(outputs[i]);
+            outputs[i] = NULL;
+        }
+    free(r.slots);
+    free(r.vals);
+    free(r.rec_size);
+    free(r.rec_def);
+    free(r.rec_last);
+    return st;
+}

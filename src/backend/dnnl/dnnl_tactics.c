@@ -1,0 +1,11 @@
+/* dnnl_tactics.c - the oneDNN tactics, in the order pl_tactics_for offers them. */
+#include "dnnl_util.h"
+
+extern const pl_tactic pl_tactic_dnnl_conv, pl_tactic_dnnl_matmul, pl_tactic_dnnl_pool;
+
+const pl_tactic *const pl_dnnl_tactics[] = {
+    &pl_tactic_dnnl_conv,
+    &pl_tactic_dnnl_matmul,
+    &pl_tactic_dnnl_pool,
+    NULL,
+};

@@ -1,0 +1,358 @@
+/* dnnl_util.c - the oneDNN engine, descriptors, reorders, execution and post-ops shared by
+ * the oneDNN tactics. */
+#include "dnnl_util.h"
+
+#include <float.h>
+#include <pthread.h>
+#include <stdlib.h>
+#include <stdio.h>
+#include <string.h>
+
+static dnnl_engine_t g_engine;
+static pthread_once_t g_once = PTHREAD_ONCE_INIT;
+static char g_version[96];
+
+static void engine_init(void) {
+    if (dnnl_engine_create(&g_engine, dnnl_cpu, 0) != dnnl_success) g_engine = NULL;
+    const dnnl_version_t *v = dnnl_version();
+    snprintf(g_version, sizeof g_version, "oneDNN %d.%d.%d (%s)", v->major, v->minor, v->patch,
+             v->cpu_runtime == DNNL_RUNTIME_OMP ? "OpenMP" : v->cpu_runtime == DNNL_RUNTIME_TBB ? "TBB" : "other runtime");
+}
+
+dnnl_engine_t pl_dnnl_engine(void) {
+    pthread_once(&g_once, engine_init);
+    if (!g_engine) pl_err(PL_ERR_INTERNAL, "oneDNN's CPU engine cannot be created");
+    return g_engine;
+}
+
+const char *pl_dnnl_version(void) {
+    pthread_once(&g_once, engine_init);
+    return g_version;
+}
+
+pl_status pl_dnnl_check(dnnl_status_t s, const char *what) {
+    if (s == dnnl_success) return PL_OK;
+    const char *why = s == dnnl_out_of_memory      ? "out of memory"
+                      : s == dnnl_invalid_arguments ? "invalid arguments"
+                      : s == dnnl_unimplemented    ? "unimplemented"
+                      : s == dnnl_runtime_error    ? "runtime error"
+                                                   : "failure";
+    return pl_err(s == dnnl_out_of_memory ? PL_ERR_NOMEM : s == dnnl_unimplemented ? PL_ERR_UNSUPPORTED : PL_ERR_INTERNAL,
+                  "oneDNN %s: %s (status %d)", what, why, (int)s);
+}
+
+dnnl_data_type_t pl_dnnl_dt(pl_dtype dt) {
+    switch (dt) {
+    case PL_DT_FLOAT: return dnnl_f32;
+    case PL_DT_FLOAT16: return dnnl_f16;
+    case PL_DT_BFLOAT16: return dnnl_bf16;
+    case PL_DT_INT32: return dnnl_s32;
+    case PL_DT_INT8: return dnnl_s8;
+    case PL_DT_UINT8: return dnnl_u8;
+    default: return dnnl_data_type_undef;
+    }
+}
+
+pl_status pl_dnnl_plain_md(pl_dtype dt, int rank, const int64_t *dims, dnnl_memory_desc_t *md) {
+    dnnl_data_type_t t = pl_dnnl_dt(dt);
+    if (t == dnnl_data_type_undef) return pl_err(PL_ERR_UNSUPPORTED, "oneDNN has no %s type", pl_dtype_name(dt));
+    if (rank > DNNL_MAX_NDIMS) return pl_err(PL_ERR_UNSUPPORTED, "oneDNN takes at most %d dims", DNNL_MAX_NDIMS);
+    dnnl_dims_t d, s;
+    int r = rank ? rank : 1;
+    int64_t stride = 1;
+    for (int i = r - 1; i >= 0; i--) {
+        d[i] = rank ? dims[i] : 1;
+        s[i] = stride;
+        stride *= d[i] > 0 ? d[i] : 1;
+    }
+    PL_DNNL(dnnl_memory_desc_init_by_strides(md, r, d, t, s), "plain memory descriptor");
+    return PL_OK;
+}
+
+bool pl_dnnl_md_is_plain(const dnnl_memory_desc_t *md) {
+    if (md->format_kind != dnnl_blocked || md->format_desc.blocking.inner_nblks) return false;
+    if (md->offset0) return false;
+    int64_t stride = 1;
+    for (int i = md->ndims - 1; i >= 0; i--) {
+        if (md->dims[i] != md->padded_dims[i]) return false;
+        if (md->dims[i] != 1 && md->format_desc.blocking.strides[i] != stride) return false;
+        stride *= md->dims[i];
+    }
+    return true;
+}
+
+pl_status pl_dnnl_exec(pl_xrun *r, dnnl_primitive_t p, int n, const pl_dnnl_arg *args) {
+    dnnl_exec_arg_t ea[16];
+    dnnl_memory_t mem[16];
+    if (n > 16) return pl_err(PL_ERR_INTERNAL, "too many oneDNN arguments");
+    dnnl_engine_t eng = pl_dnnl_engine();
+    pl_status st = PL_OK;
+    int made = 0;
+    for (int i = 0; i < n && st == PL_OK; i++) {
+        st = pl_dnnl_check(dnnl_memory_create(&mem[i], args[i].md, eng, args[i].data), "memory");
+        if (st != PL_OK) break;
+        made++;
+        ea[i].arg = args[i].arg;
+        ea[i].memory = mem[i];
+    }
+    if (st == PL_OK) st = pl_dnnl_check(dnnl_primitive_execute(p, pl_xrun_stream(r), n, ea), "execute");
+    if (st == PL_OK) st = pl_dnnl_check(dnnl_stream_wait(pl_xrun_stream(r)), "stream wait");
+    for (int i = 0; i < made; i++) dnnl_memory_destroy(mem[i]);
+    return st;
+}
+
+pl_status pl_dnnl_reorder(pl_xrun *r, const dnnl_memory_desc_t *smd, void *src,
+                          const dnnl_memory_desc_t *dmd, void *dst) {
+    dnnl_engine_t eng = pl_dnnl_engine();
+    dnnl_primitive_desc_t pd;
+    PL_DNNL(dnnl_reorder_primitive_desc_create(&pd, smd, eng, dmd, eng, NULL), "reorder");
+    dnnl_primitive_t p;
+    pl_status st = pl_dnnl_check(dnnl_primitive_create(&p, pd), "reorder primitive");
+    dnnl_primitive_desc_destroy(pd);
+    if (st != PL_OK) return st;
+    pl_dnnl_arg a[2] = {{DNNL_ARG_FROM, smd, src}, {DNNL_ARG_TO, dmd, dst}};
+    st = pl_dnnl_exec(r, p, 2, a);
+    dnnl_primitive_destroy(p);
+    return st;
+}
+
+bool pl_dnnl_post_ops_supported(const pl_xgraph *xg, const pl_xnode *xn) {
+    (void)xg;
+    for (int p = 0; p < xn->n_post; p++) {
+        switch (xn->post[p].kind) {
+        case PL_POST_RELU: case PL_POST_CLIP: case PL_POST_SIGMOID: case PL_POST_TANH:
+        case PL_POST_SILU: case PL_POST_HARDSWISH: case PL_POST_HARDSIGMOID: case PL_POST_GELU:
+        case PL_POST_ELU: case PL_POST_SUM: case PL_POST_ADD: case PL_POST_MUL:
+            break;
+        default:
+            return false;
+        }
+    }
+    return true;
+}
+
+static float clampf(float v) { return v < -FLT_MAX ? -FLT_MAX : v > FLT_MAX ? FLT_MAX : v; }
+
+pl_status pl_dnnl_attr(pl_xrun *r, const pl_xnode *xn, int rank, const int64_t *out_dims,
+                       dnnl_primitive_attr_t *attr, int *sum_value, int *n_binary,
+                       int *binary_values, int *binary_pos, dnnl_memory_desc_t *binary_mds) {
+    *attr = NULL;
+    int chain = 0;
+    *sum_value = -1;
+    *n_binary = 0;
+    dnnl_post_ops_t po = NULL;
+    PL_DNNL(dnnl_primitive_attr_create(attr), "attributes");
+    pl_status st = pl_dnnl_check(dnnl_primitive_attr_set_scratchpad_mode(*attr, dnnl_scratchpad_mode_user), "scratchpad mode");
+    if (st == PL_OK && xn->n_post) st = pl_dnnl_check(dnnl_post_ops_create(&po), "post-ops");
+    int64_t numel = 1;
+    for (int d = 0; d < rank; d++) numel *= out_dims[d];
+    for (int p = 0; st == PL_OK && p < xn->n_post; p++) {
+        const pl_post *q = &xn->post[p];
+        dnnl_status_t s = dnnl_success;
+        switch (q->kind) {
+        case PL_POST_RELU: s = dnnl_post_ops_append_eltwise(po, 1.f, dnnl_eltwise_relu, q->alpha, 0); break;
+        case PL_POST_CLIP: s = dnnl_post_ops_append_eltwise(po, 1.f, dnnl_eltwise_clip, clampf(q->alpha), clampf(q->beta)); break;
+        case PL_POST_SIGMOID: s = dnnl_post_ops_append_eltwise(po, 1.f, dnnl_eltwise_logistic, 0, 0); break;
+        case PL_POST_TANH: s = dnnl_post_ops_append_eltwise(po, 1.f, dnnl_eltwise_tanh, 0, 0); break;
+        case PL_POST_SILU: s = dnnl_post_ops_append_eltwise(po, 1.f, dnnl_eltwise_swish, 1.f, 0); break;
+        case PL_POST_HARDSWISH: s = dnnl_post_ops_append_eltwise(po, 1.f, dnnl_eltwise_hardswish, 0, 0); break;
+        case PL_POST_HARDSIGMOID:
+            s = dnnl_post_ops_append_eltwise(po, 1.f, dnnl_eltwise_linear, q->alpha, q->beta);
+            if (s == dnnl_success) s = dnnl_post_ops_append_eltwise(po, 1.f, dnnl_eltwise_clip, 0.f, 1.f);
+            break;
+        case PL_POST_GELU: s = dnnl_post_ops_append_eltwise(po, 1.f, dnnl_eltwise_gelu_erf, 0, 0); break;
+        case PL_POST_ELU: s = dnnl_post_ops_append_eltwise(po, 1.f, dnnl_eltwise_elu, q->alpha, 0); break;
+        case PL_POST_SUM:
+        case PL_POST_ADD:
+        case PL_POST_MUL: {
+            const pl_tensor *b;
+            st = pl_xrun_value(r, q->arg, &b);
+            if (st != PL_OK) break;
+            if (b->dtype != PL_DT_FLOAT || b->rank > rank) {
+                st = pl_err(PL_ERR_UNSUPPORTED, "post-op operand does not fit");
+                break;
+            }
+            /* the operand must broadcast into the output, never widen it */
+            int64_t bd[PL_MAX_RANK];
+            for (int d = 0; d < rank; d++) {
+                int k = d - (rank - b->rank);
+                bd[d] = k >= 0 ? b->dims[k] : 1;
+                if (bd[d] != 1 && bd[d] != out_dims[d]) st = pl_err(PL_ERR_UNSUPPORTED, "post-op operand does not fit");
+            }
+            if (st != PL_OK) break;
+            if (q->kind != PL_POST_MUL && b->numel == numel && *sum_value < 0 && !xn->node->domain[0] &&
+                !pl_xrun_graph(r)->consts[q->arg] && p == 0) {
+                /* the residual is accumulated into dst: oneDNN's sum post-op */
+                s = dnnl_post_ops_append_sum(po, 1.f);
+                *sum_value = q->arg;
+                break;
+            }
+            if (*n_binary >= 4) {
+                st = pl_err(PL_ERR_UNSUPPORTED, "too many binary post-ops");
+                break;
+            }
+            st = pl_dnnl_plain_md(PL_DT_FLOAT, rank, bd, &binary_mds[*n_binary]);
+            if (st != PL_OK) break;
+            s = dnnl_post_ops_append_binary(po, q->kind == PL_POST_MUL ? dnnl_binary_mul : dnnl_binary_add,
+                                            &binary_mds[*n_binary]);
+            binary_pos[*n_binary] = chain;
+            binary_values[(*n_binary)++] = q->arg;
+            break;
+        }
+        default:
+            st = pl_err(PL_ERR_UNSUPPORTED, "post-op %s has no oneDNN form", pl_post_name(q->kind));
+        }
+        if (st == PL_OK) st = pl_dnnl_check(s, "post-op");
+        if (st == PL_OK) chain = dnnl_post_ops_len(po);
+    }
+    if (st == PL_OK && po) st = pl_dnnl_check(dnnl_primitive_attr_set_post_ops(*attr, po), "set post-ops");
+    if (po) dnnl_post_ops_destroy(po);
+    if (st != PL_OK) {
+        dnnl_primitive_attr_destroy(*attr);
+        *attr = NULL;
+    }
+    return st;
+}
+
+/* ---- primitive caches ---- */
+
+pl_status pl_dnnl_key(pl_xrun *r, const pl_xnode *xn, int64_t *key, int *len) {
+    int n = 0;
+    for (int i = 0; i < xn->n_in; i++) {
+        const pl_tensor *t = NULL;
+        if (xn->in[i] >= 0) {
+            dnnl_memory_desc_t md;
+            void *d;
+            PL_TRY(pl_xrun_dnnl_in(r, xn, i, &md, &d, &t));
+        }
+        if (n + 2 + (t ? t->rank : 0) > 64) return pl_err(PL_ERR_UNSUPPORTED, "too many dims for a oneDNN key");
+        key[n++] = t ? (int64_t)t->dtype : -1;
+        key[n++] = t ? t->rank : -1;
+        for (int d = 0; t && d < t->rank; d++) key[n++] = t->dims[d];
+    }
+    for (int p = 0; p < xn->n_post; p++) {
+        if (xn->post[p].arg < 0) continue;
+        const pl_tensor *t;
+        dnnl_memory_desc_t md;
+        void *d;
+        PL_TRY(pl_xrun_dnnl_value(r, xn->post[p].arg, &md, &d, &t));
+        if (n + 1 + t->rank > 64) return pl_err(PL_ERR_UNSUPPORTED, "too many dims for a oneDNN key");
+        key[n++] = t->rank;
+        for (int k = 0; k < t->rank; k++) key[n++] = t->dims[k];
+    }
+    *len = n;
+    return PL_OK;
+}
+
+pl_dnnl_prim *pl_dnnl_find(pl_xnode *xn, const int64_t *key, int len, const dnnl_memory_desc_t *in_md) {
+    pthread_mutex_lock(&xn->lock);
+    pl_dnnl_prim *p = xn->state;
+    for (; p; p = p->next)
+        if (p->key_len == len && !memcmp(p->key, key, (size_t)len * sizeof *key) &&
+            (!in_md || dnnl_memory_desc_equal(&p->in_md, in_md)))
+            break;
+    pthread_mutex_unlock(&xn->lock);
+    return p;
+}
+
+void pl_dnnl_prim_free(pl_dnnl_prim *p) {
+    if (!p) return;
+    if (p->prim) dnnl_primitive_destroy(p->prim);
+    free(p->weights);
+    free(p);
+}
+
+void pl_dnnl_add(pl_xnode *xn, pl_dnnl_prim *p, pl_dnnl_prim **out) {
+    pthread_mutex_lock(&xn->lock);
+    pl_dnnl_prim *q = xn->state;
+    for (; q; q = q->next)
+        if (q->key_len == p->key_len && !memcmp(q->key, p->key, (size_t)p->key_len * sizeof *p->key) &&
+            dnnl_memory_desc_equal(&q->in_md, &p->in_md))
+            break;
+    if (q) {
+        *out = q;
+    } else {
+        p->next = xn->state;
+        xn->state = p;
+        xn->state_free = pl_dnnl_state_free;
+        *out = p;
+    }
+    pthread_mutex_unlock(&xn->lock);
+    if (q) pl_dnnl_prim_free(p);
+}
+
+void pl_dnnl_state_free(void *state) {
+    pl_dnnl_prim *p = state;
+    while (p) {
+        pl_dnnl_prim *n = p->next;
+        pl_dnnl_prim_free(p);
+        p = n;
+    }
+}
+
+pl_status pl_dnnl_prim_attr(pl_xrun *r, const pl_xnode *xn, pl_dnnl_prim *p, int rank,
+                            const int64_t *out_dims, dnnl_primitive_attr_t *attr) {
+    p->sum_value = -1;
+    p->n_bin = 0;
+    p->fused = false;
+    pl_status st = pl_dnnl_attr(r, xn, rank, out_dims, attr, &p->sum_value, &p->n_bin, p->bin_values, p->bin_pos, p->bin_mds);
+    if (st == PL_OK) {
+        p->fused = xn->n_post > 0;
+        return PL_OK;
+    }
+    if (st == PL_ERR_NOMEM) return st;
+    pl_err_clear();
+    p->sum_value = -1;
+    p->n_bin = 0;
+    PL_DNNL(dnnl_primitive_attr_create(attr), "attributes");
+    st = pl_dnnl_check(dnnl_primitive_attr_set_scratchpad_mode(*attr, dnnl_scratchpad_mode_user), "scratchpad mode");
+    if (st != PL_OK) {
+        dnnl_primitive_attr_destroy(*attr);
+        *attr = NULL;
+    }
+    return st;
+}
+
+pl_status pl_dnnl_prim_create(pl_dnnl_prim *p, const void *op_desc, dnnl_primitive_attr_t attr,
+                              const char *what) {
+    dnnl_primitive_desc_t pd;
+    PL_DNNL(dnnl_primitive_desc_create(&pd, op_desc, attr, pl_dnnl_engine(), NULL), what);
+    const dnnl_memory_desc_t *m;
+    if ((m = dnnl_primitive_desc_query_md(pd, dnnl_query_src_md, 0))) p->src_md = *m;
+    if ((m = dnnl_primitive_desc_query_md(pd, dnnl_query_src_md, 1))) p->src1_md = *m;
+    if ((m = dnnl_primitive_desc_query_md(pd, dnnl_query_weights_md, 0))) p->wei_md = *m;
+    if ((m = dnnl_primitive_desc_query_md(pd, dnnl_query_weights_md, 1))) p->bias_md = *m;
+    if ((m = dnnl_primitive_desc_query_md(pd, dnnl_query_dst_md, 0))) p->dst_md = *m;
+    if ((m = dnnl_primitive_desc_query_md(pd, dnnl_query_scratchpad_md, 0))) p->scratch_md = *m;
+    pl_status st = pl_dnnl_check(dnnl_primitive_create(&p->prim, pd), what);
+    dnnl_primitive_desc_destroy(pd);
+    return st;
+}
+
+pl_status pl_dnnl_prim_exec(pl_xrun *r, pl_dnnl_prim *p, int n, pl_dnnl_arg *args, void *dst) {
+    pl_dnnl_arg a[16];
+    if (n + 2 + p->n_bin > 16) return pl_err(PL_ERR_INTERNAL, "too many oneDNN arguments");
+    memcpy(a, args, (size_t)n * sizeof *a);
+    size_t ss = dnnl_memory_desc_get_size(&p->scratch_md);
+    if (ss) {
+        void *s = pl_xrun_scratch(r, 0, ss);
+        if (!s) return pl_err(PL_ERR_NOMEM, "cannot allocate %zu bytes of oneDNN scratchpad", ss);
+        a[n++] = (pl_dnnl_arg){DNNL_ARG_SCRATCHPAD, &p->scratch_md, s};
+    }
+    for (int b = 0; b < p->n_bin; b++) {
+        const pl_tensor *t;
+        PL_TRY(pl_xrun_value(r, p->bin_values[b], &t));
+        int idx = p->bin_pos[b];
+        a[n++] = (pl_dnnl_arg){DNNL_ARG_ATTR_MULTIPLE_POST_OP(idx) | DNNL_ARG_SRC_1, &p->bin_mds[b], t->data};
+    }
+    if (p->sum_value >= 0) {
+        dnnl_memory_desc_t smd;
+        void *sd;
+        PL_TRY(pl_xrun_dnnl_value(r, p->sum_value, &smd, &sd, NULL));
+        if (dnnl_memory_desc_equal(&smd, &p->dst_md)) memcpy(dst, sd, dnnl_memory_desc_get_size(&p->dst_md));
+        else PL_TRY(pl_dnnl_reorder(r, &smd, sd, &p->dst_md, dst));
+    }
+    PL_TRY(pl_dnnl_exec(r, p->prim, n, a));
+    if (p->fused) pl_xrun_post_done(r);
+    return PL_OK;
+}

@@ -1,0 +1,96 @@
+/* dnnl_util.h - what oneDNN tactics share: the CPU engine, layouts of run values, scratch
+ * memory, and error translation. Compiled only with oneDNN (PL_HAVE_DNNL). */
+#ifndef PL_DNNL_UTIL_H
+#define PL_DNNL_UTIL_H
+
+#include "../cpu.h"
+
+#include <dnnl.h>
+
+typedef struct pl_dnnl_arg {
+    int arg;
+    const dnnl_memory_desc_t *md;
+    void *data;
+} pl_dnnl_arg;
+
+/* The process-wide oneDNN CPU engine (created once); NULL with an error set on failure. */
+dnnl_engine_t pl_dnnl_engine(void);
+/* "oneDNN 2.6.3 (cpu runtime OpenMP)" */
+const char *pl_dnnl_version(void);
+/* Converts a oneDNN status into a plaster error naming `what`. */
+pl_status pl_dnnl_check(dnnl_status_t s, const char *what);
+#define PL_DNNL(call, what) PL_TRY(pl_dnnl_check((call), (what)))
+
+/* The plain row-major (abcd...) f32/other descriptor of a tensor shape. */
+pl_status pl_dnnl_plain_md(pl_dtype dt, int rank, const int64_t *dims, dnnl_memory_desc_t *md);
+dnnl_data_type_t pl_dnnl_dt(pl_dtype dt); /* dnnl_data_type_undef when oneDNN has none */
+bool pl_dnnl_md_is_plain(const dnnl_memory_desc_t *md);
+
+/* Input i of xn: its layout and data. A plain value gets its plain descriptor. `logical`
+ * (may be NULL) receives the tensor header that carries its ONNX shape. */
+pl_status pl_xrun_dnnl_in(pl_xrun *r, const pl_xnode *xn, int i, dnnl_memory_desc_t *md,
+                          void **data, const pl_tensor **logical);
+/* Output i in layout md, with ONNX shape (rank, dims), in the run's memory. */
+pl_status pl_xrun_dnnl_out(pl_xrun *r, const pl_xnode *xn, int i, const dnnl_memory_desc_t *md,
+                           pl_dtype dt, int rank, const int64_t *dims, void **data);
+/* A primitive made for one shape signature of a node, in the node's state (a list). */
+typedef struct pl_dnnl_prim {
+    struct pl_dnnl_prim *next;
+    int key_len;
+    int64_t key[64];              /* dims of the inputs and post-op operands */
+    dnnl_memory_desc_t in_md;     /* the layout input 0 had when this was made */
+    dnnl_primitive_t prim;
+    dnnl_memory_desc_t src_md, wei_md, dst_md, bias_md, scratch_md, src1_md;
+    bool fused;                   /* post-ops are in the primitive */
+    int sum_value;
+    int n_bin;
+    int bin_values[4];
+    int bin_pos[4];               /* index of each binary post-op in oneDNN's chain */
+    dnnl_memory_desc_t bin_mds[4];
+    void *weights;                /* weights reordered to wei_md (owned) */
+    int rank;
+    int64_t out_dims[PL_MAX_RANK];
+    int64_t aux[8];               /* tactic-specific */
+} pl_dnnl_prim;
+
+/* The signature key of xn's current inputs and post-op operands: their dims. */
+pl_status pl_dnnl_key(pl_xrun *r, const pl_xnode *xn, int64_t *key, int *len);
+/* The entry of xn->state matching key and input-0 layout, or NULL (takes xn->lock). */
+pl_dnnl_prim *pl_dnnl_find(pl_xnode *xn, const int64_t *key, int len, const dnnl_memory_desc_t *in_md);
+/* Adds an entry (takes xn->lock); on a race the first one stays and `p` is freed, *out the
+ * kept one. */
+void pl_dnnl_add(pl_xnode *xn, pl_dnnl_prim *p, pl_dnnl_prim **out);
+void pl_dnnl_prim_free(pl_dnnl_prim *p);
+void pl_dnnl_state_free(void *state);
+/* Builds the attribute with xn's post-ops for the output shape into p (fused = true), or,
+ * when they have no oneDNN form, an attribute with only the scratchpad mode (fused = false). */
+pl_status pl_dnnl_prim_attr(pl_xrun *r, const pl_xnode *xn, pl_dnnl_prim *p, int rank,
+                            const int64_t *out_dims, dnnl_primitive_attr_t *attr);
+/* Creates p->prim from a descriptor and queries the memory descriptors. */
+pl_status pl_dnnl_prim_create(pl_dnnl_prim *p, const void *op_desc, dnnl_primitive_attr_t attr,
+                              const char *what);
+/* Executes p: args plus the scratchpad, post-op operands and, with a sum post-op, the
+ * residual placed in dst first; marks the post-ops done when fused. */
+pl_status pl_dnnl_prim_exec(pl_xrun *r, pl_dnnl_prim *p, int n, pl_dnnl_arg *args, void *dst);
+
+/* Value v's layout and data (as pl_xrun_dnnl_in, by value index). */
+pl_status pl_xrun_dnnl_value(pl_xrun *r, int v, dnnl_memory_desc_t *md, void **data,
+                             const pl_tensor **logical);
+dnnl_stream_t pl_xrun_stream(pl_xrun *r);
+
+/* Reorders src (layout smd) into dst (layout dmd) on the run's stream. */
+pl_status pl_dnnl_reorder(pl_xrun *r, const dnnl_memory_desc_t *smd, void *src,
+                          const dnnl_memory_desc_t *dmd, void *dst);
+/* Executes a primitive with (arg, md, data) triples; memory objects are created over the
+ * given pointers. */
+pl_status pl_dnnl_exec(pl_xrun *r, dnnl_primitive_t p, int n, const pl_dnnl_arg *args);
+
+/* Post-ops of xn (eltwise and sum/binary) as oneDNN attributes. `sum_data` receives the value
+ * that a SUM post-op adds (the executor must place it into dst before running), or NULL.
+ * Returns false when a post-op has no oneDNN form (the tactic then declines the node). */
+bool pl_dnnl_post_ops_supported(const pl_xgraph *xg, const pl_xnode *xn);
+pl_status pl_dnnl_attr(pl_xrun *r, const pl_xnode *xn, int rank, const int64_t *out_dims,
+                       dnnl_primitive_attr_t *attr, int *sum_value, int *n_binary,
+                       int *binary_values, int *binary_pos, dnnl_memory_desc_t *binary_mds);
+
+#endif
