@@ -262,15 +262,24 @@ void pl_dnnl_prim_free(pl_dnnl_prim *p) {
     free(p);
 }
 
+#define MAX_SHAPES_PER_NODE 32
+
 void pl_dnnl_add(pl_xnode *xn, pl_dnnl_prim *p, pl_dnnl_prim **out) {
+    p->owner = xn;
     pthread_mutex_lock(&xn->lock);
     pl_dnnl_prim *q = xn->state;
-    for (; q; q = q->next)
+    int count = 0;
+    for (; q; q = q->next, count++)
         if (q->key_len == p->key_len && !memcmp(q->key, p->key, (size_t)p->key_len * sizeof *p->key) &&
             dnnl_memory_desc_equal(&q->in_md, &p->in_md))
             break;
     if (q) {
         *out = q;
+    } else if (count >= MAX_SHAPES_PER_NODE) {
+        /* a node that has seen many shapes (varying sequence lengths, say) keeps the first
+         * ones; this primitive is used once and freed by pl_dnnl_prim_exec */
+        p->transient = true;
+        *out = p;
     } else {
         p->next = xn->state;
         xn->state = p;
@@ -329,7 +338,15 @@ pl_status pl_dnnl_prim_create(pl_dnnl_prim *p, const void *op_desc, dnnl_primiti
     return st;
 }
 
+static pl_status prim_exec(pl_xrun *r, pl_dnnl_prim *p, int n, pl_dnnl_arg *args, void *dst);
+
 pl_status pl_dnnl_prim_exec(pl_xrun *r, pl_dnnl_prim *p, int n, pl_dnnl_arg *args, void *dst) {
+    pl_status st = prim_exec(r, p, n, args, dst);
+    if (p->transient) pl_dnnl_prim_free(p);
+    return st;
+}
+
+static pl_status prim_exec(pl_xrun *r, pl_dnnl_prim *p, int n, pl_dnnl_arg *args, void *dst) {
     pl_dnnl_arg a[16];
     if (n + 2 + p->n_bin > 16) return pl_err(PL_ERR_INTERNAL, "too many oneDNN arguments");
     memcpy(a, args, (size_t)n * sizeof *a);
@@ -353,6 +370,148 @@ pl_status pl_dnnl_prim_exec(pl_xrun *r, pl_dnnl_prim *p, int n, pl_dnnl_arg *arg
         else PL_TRY(pl_dnnl_reorder(r, &smd, sd, &p->dst_md, dst));
     }
     PL_TRY(pl_dnnl_exec(r, p->prim, n, a));
-    if (p->fused) pl_xrun_post_done(r);
+    if (p->fused) {
+        pl_xrun_post_done(r);
+    } else if (p->owner && p->owner->n_post) {
+        pl_status st = pl_dnnl_post_unfused(r, p->owner);
+        if (st == PL_ERR_UNSUPPORTED) pl_err_clear(); /* the executor applies them in plain layout */
+        else PL_TRY(st);
+    }
+    return PL_OK;
+}
+
+/* ---- post-ops that could not be fused, applied with oneDNN in the output's layout ---- */
+
+/* Right-aligned dims of t padded with 1s to `rank`. */
+static void pad_dims(const pl_tensor *t, int rank, int64_t *d) {
+    for (int i = 0; i < rank; i++) {
+        int k = i - (rank - t->rank);
+        d[i] = k >= 0 ? t->dims[k] : 1;
+    }
+}
+
+static bool fits_into(const pl_tensor *small, const pl_tensor *big) {
+    if (small->rank > big->rank) return false;
+    int64_t d[PL_MAX_RANK];
+    pad_dims(small, big->rank, d);
+    for (int i = 0; i < big->rank; i++)
+        if (d[i] != 1 && d[i] != big->dims[i]) return false;
+    return true;
+}
+
+static pl_status run_prim(pl_xrun *r, const void *desc, int n, const pl_dnnl_arg *args, const char *what) {
+    dnnl_primitive_desc_t pd;
+    PL_DNNL(dnnl_primitive_desc_create(&pd, desc, NULL, pl_dnnl_engine(), NULL), what);
+    dnnl_primitive_t p;
+    pl_status st = pl_dnnl_check(dnnl_primitive_create(&p, pd), what);
+    dnnl_primitive_desc_destroy(pd);
+    if (st != PL_OK) return st;
+    st = pl_dnnl_exec(r, p, n, args);
+    dnnl_primitive_destroy(p);
+    return st;
+}
+
+static pl_status eltwise(pl_xrun *r, const dnnl_memory_desc_t *md, void *data, dnnl_alg_kind_t alg, float a, float b) {
+    dnnl_eltwise_desc_t d;
+    PL_DNNL(dnnl_eltwise_forward_desc_init(&d, dnnl_forward_inference, alg, md, a, b), "eltwise descriptor");
+    pl_dnnl_arg args[2] = {{DNNL_ARG_SRC, md, data}, {DNNL_ARG_DST, md, data}};
+    return run_prim(r, &d, 2, args, "eltwise");
+}
+
+pl_status pl_dnnl_post_unfused(pl_xrun *r, const pl_xnode *xn) {
+    int v = xn->out[0];
+    if (v < 0 || !xn->n_post) return PL_OK;
+    const pl_tensor *o;
+    dnnl_memory_desc_t omd;
+    void *od;
+    PL_TRY(pl_xrun_dnnl_value(r, v, &omd, &od, &o));
+    if (o->dtype != PL_DT_FLOAT) return PL_ERR_UNSUPPORTED;
+    /* feasibility first: nothing is applied unless everything can be */
+    int rank = o->rank;
+    int64_t dims[PL_MAX_RANK];
+    memcpy(dims, o->dims, sizeof dims);
+    for (int p = 0; p < xn->n_post; p++) {
+        const pl_post *q = &xn->post[p];
+        if (q->arg < 0) continue;
+        const pl_tensor *b;
+        dnnl_memory_desc_t bmd;
+        void *bd;
+        PL_TRY(pl_xrun_dnnl_value(r, q->arg, &bmd, &bd, &b));
+        pl_tensor cur = {.rank = rank};
+        memcpy(cur.dims, dims, sizeof dims);
+        if (b->dtype != PL_DT_FLOAT) return PL_ERR_UNSUPPORTED;
+        if (fits_into(b, &cur)) continue;
+        if (!fits_into(&cur, b)) return PL_ERR_UNSUPPORTED;
+        rank = b->rank;
+        memcpy(dims, b->dims, sizeof dims);
+    }
+    for (int p = 0; p < xn->n_post; p++) {
+        const pl_post *q = &xn->post[p];
+        PL_TRY(pl_xrun_dnnl_value(r, v, &omd, &od, &o));
+        switch (q->kind) {
+        case PL_POST_RELU: PL_TRY(eltwise(r, &omd, od, dnnl_eltwise_relu, q->alpha, 0)); continue;
+        case PL_POST_CLIP: PL_TRY(eltwise(r, &omd, od, dnnl_eltwise_clip, clampf(q->alpha), clampf(q->beta))); continue;
+        case PL_POST_SIGMOID: PL_TRY(eltwise(r, &omd, od, dnnl_eltwise_logistic, 0, 0)); continue;
+        case PL_POST_TANH: PL_TRY(eltwise(r, &omd, od, dnnl_eltwise_tanh, 0, 0)); continue;
+        case PL_POST_SILU: PL_TRY(eltwise(r, &omd, od, dnnl_eltwise_swish, 1.f, 0)); continue;
+        case PL_POST_HARDSWISH: PL_TRY(eltwise(r, &omd, od, dnnl_eltwise_hardswish, 0, 0)); continue;
+        case PL_POST_HARDSIGMOID:
+            PL_TRY(eltwise(r, &omd, od, dnnl_eltwise_linear, q->alpha, q->beta));
+            PL_TRY(eltwise(r, &omd, od, dnnl_eltwise_clip, 0.f, 1.f));
+            continue;
+        case PL_POST_GELU: PL_TRY(eltwise(r, &omd, od, dnnl_eltwise_gelu_erf, 0, 0)); continue;
+        case PL_POST_ELU: PL_TRY(eltwise(r, &omd, od, dnnl_eltwise_elu, q->alpha, 0)); continue;
+        default: break;
+        }
+        const pl_tensor *b;
+        dnnl_memory_desc_t bmd;
+        void *bd;
+        PL_TRY(pl_xrun_dnnl_value(r, q->arg, &bmd, &bd, &b));
+        dnnl_alg_kind_t alg = q->kind == PL_POST_MUL ? dnnl_binary_mul : dnnl_binary_add;
+        dnnl_binary_desc_t d;
+        if (fits_into(b, o)) {
+            /* in place: dst = dst (op) b; b in dst's layout when of the same dims, else plain */
+            dnnl_memory_desc_t smd;
+            void *sd;
+            if (b->rank == o->rank && !memcmp(b->dims, o->dims, (size_t)o->rank * sizeof *o->dims)) {
+                smd = omd;
+                sd = bd;
+                if (!dnnl_memory_desc_equal(&bmd, &omd)) {
+                    sd = pl_xrun_scratch(r, 2, dnnl_memory_desc_get_size(&omd));
+                    if (!sd) return pl_err(PL_ERR_NOMEM, "out of memory");
+                    PL_TRY(pl_dnnl_reorder(r, &bmd, bd, &omd, sd));
+                }
+            } else {
+                const pl_tensor *pb;
+                PL_TRY(pl_xrun_value(r, q->arg, &pb));
+                int64_t pd[PL_MAX_RANK];
+                pad_dims(pb, o->rank, pd);
+                PL_TRY(pl_dnnl_plain_md(PL_DT_FLOAT, o->rank, pd, &smd));
+                sd = pb->data;
+            }
+            PL_DNNL(dnnl_binary_desc_init(&d, alg, &omd, &smd, &omd), "binary descriptor");
+            pl_dnnl_arg args[3] = {{DNNL_ARG_SRC_0, &omd, od}, {DNNL_ARG_SRC_1, &smd, sd}, {DNNL_ARG_DST, &omd, od}};
+            PL_TRY(run_prim(r, &d, 3, args, "binary"));
+            continue;
+        }
+        /* widening (x * s with s the smaller output): out = b (op) old, in b's layout */
+        int64_t pd[PL_MAX_RANK];
+        pad_dims(o, b->rank, pd);
+        dnnl_memory_desc_t small;
+        PL_TRY(pl_dnnl_plain_md(PL_DT_FLOAT, b->rank, pd, &small));
+        size_t sz = dnnl_memory_desc_get_size(&small);
+        void *copy = pl_xrun_scratch(r, 2, sz);
+        if (!copy) return pl_err(PL_ERR_NOMEM, "out of memory");
+        dnnl_memory_desc_t oplain;
+        PL_TRY(pl_dnnl_plain_md(PL_DT_FLOAT, o->rank, o->dims, &oplain));
+        if (dnnl_memory_desc_equal(&omd, &oplain)) memcpy(copy, od, sz);
+        else PL_TRY(pl_dnnl_reorder(r, &omd, od, &oplain, copy));
+        void *nd;
+        PL_TRY(pl_xrun_dnnl_out(r, xn, 0, &bmd, PL_DT_FLOAT, b->rank, b->dims, &nd));
+        PL_DNNL(dnnl_binary_desc_init(&d, alg, &bmd, &small, &bmd), "binary descriptor");
+        pl_dnnl_arg args[3] = {{DNNL_ARG_SRC_0, &bmd, bd}, {DNNL_ARG_SRC_1, &small, copy}, {DNNL_ARG_DST, &bmd, nd}};
+        PL_TRY(run_prim(r, &d, 3, args, "binary"));
+    }
+    pl_xrun_post_done(r);
     return PL_OK;
 }

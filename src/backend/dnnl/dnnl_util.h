@@ -51,6 +51,8 @@ typedef struct pl_dnnl_prim {
     int rank;
     int64_t out_dims[PL_MAX_RANK];
     int64_t aux[8];               /* tactic-specific */
+    const pl_xnode *owner;        /* the node (set by pl_dnnl_add) */
+    bool transient;               /* not kept in the node's cache: freed after one execution */
 } pl_dnnl_prim;
 
 /* The signature key of xn's current inputs and post-op operands: their dims. */
@@ -69,9 +71,15 @@ pl_status pl_dnnl_prim_attr(pl_xrun *r, const pl_xnode *xn, pl_dnnl_prim *p, int
 /* Creates p->prim from a descriptor and queries the memory descriptors. */
 pl_status pl_dnnl_prim_create(pl_dnnl_prim *p, const void *op_desc, dnnl_primitive_attr_t attr,
                               const char *what);
-/* Executes p: args plus the scratchpad, post-op operands and, with a sum post-op, the
+/* Executes p (and frees it when transient; a tactic must not use p after this): args plus the scratchpad, post-op operands and, with a sum post-op, the
  * residual placed in dst first; marks the post-ops done when fused. */
 pl_status pl_dnnl_prim_exec(pl_xrun *r, pl_dnnl_prim *p, int n, pl_dnnl_arg *args, void *dst);
+
+/* Applies xn's post-ops to its output 0 with oneDNN eltwise/binary primitives in the output's
+ * layout (a broadcasting Mul/Add whose other operand is larger replaces the output by one of
+ * that operand's shape), then marks them done. PL_ERR_UNSUPPORTED (no error set, nothing
+ * applied) when one has no such form: the executor then applies them in plain layout. */
+pl_status pl_dnnl_post_unfused(pl_xrun *r, const pl_xnode *xn);
 
 /* Value v's layout and data (as pl_xrun_dnnl_in, by value index). */
 pl_status pl_xrun_dnnl_value(pl_xrun *r, int v, dnnl_memory_desc_t *md, void **data,
