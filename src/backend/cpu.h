@@ -67,6 +67,8 @@ typedef struct pl_xgraph {
     int n_nodes, cap_nodes;
     pl_xnode *nodes;     /* in execution order */
     bool no_dnnl;        /* oneDNN tactics are not offered */
+    int n_synth;
+    pl_node **synth;     /* nodes the passes made (fused patterns), owned */
     int *readers;        /* per value: live readers (pl_xgraph_count_readers) */
     bool *blocked_ok;    /* per value: every reader takes oneDNN layouts (set at build) */
     /* what the passes did, one line each, for `plaster info --passes` */
@@ -77,6 +79,12 @@ typedef struct pl_xgraph {
 /* ---- building (xgraph.c) ---- */
 pl_status pl_xgraph_create(const pl_model *m, pl_xgraph **out);
 void pl_xgraph_free(pl_xgraph *xg);
+/* A node made by a pass (owned by xg): op in the default domain at `opset`, with a copy of
+ * the name; attributes are added with pl_xgraph_synth_attr_*. */
+pl_status pl_xgraph_synth_node(pl_xgraph *xg, const char *op, const char *name, int64_t opset,
+                               pl_node **out);
+pl_status pl_xgraph_synth_attr_int(pl_node *n, const char *name, int64_t v);
+pl_status pl_xgraph_synth_attr_float(pl_node *n, const char *name, float v);
 /* Appends a value (returns its index in *v). */
 pl_status pl_xgraph_new_value(pl_xgraph *xg, int *v);
 /* Sets value v's constant (owned). */

@@ -19,8 +19,12 @@ static double now_ns(void) {
     return (double)ts.tv_sec * 1e9 + (double)ts.tv_nsec;
 }
 
+extern const pl_tactic *const pl_own_tactics[];
+
 int pl_tactics_for(const pl_xgraph *xg, const pl_xnode *xn, const pl_tactic **out, int cap) {
     int n = 0;
+    for (int i = 0; pl_own_tactics[i] && n < cap; i++)
+        if (pl_own_tactics[i]->accepts(xg, xn)) out[n++] = pl_own_tactics[i];
 #ifdef PL_HAVE_DNNL
     for (int i = 0; !xg->no_dnnl && pl_dnnl_tactics[i] && n < cap; i++)
         if (pl_dnnl_tactics[i]->accepts(xg, xn)) out[n++] = pl_dnnl_tactics[i];
@@ -30,6 +34,8 @@ int pl_tactics_for(const pl_xgraph *xg, const pl_xnode *xn, const pl_tactic **ou
 }
 
 static const pl_tactic *tactic_named(const char *name) {
+    for (int i = 0; pl_own_tactics[i]; i++)
+        if (!strcmp(pl_own_tactics[i]->name, name)) return pl_own_tactics[i];
 #ifdef PL_HAVE_DNNL
     for (int i = 0; pl_dnnl_tactics[i]; i++)
         if (!strcmp(pl_dnnl_tactics[i]->name, name)) return pl_dnnl_tactics[i];

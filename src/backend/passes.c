@@ -1,6 +1,7 @@
 /* passes.c - graph passes over the x-graph, in order:
  *   1. eliminate   Identity, inference Dropout, Transpose pairs that cancel, Reshape chains
  *   2. fold        nodes whose inputs are all constant run once on the reference kernels
+ *   2b. layernorm the decomposed LayerNorm of exporters below opset 17 becomes one node
  *   3. bn-fold     BatchNormalization, and Mul/Add by a per-channel constant, after Conv are
  *                  folded into the Conv's weights and bias
  *   4. fuse        activations, residual and bias Adds and x*sigmoid(x) after Conv,
@@ -12,6 +13,7 @@
 #include "cpu.h"
 
 #include <math.h>
+#include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 
@@ -223,6 +225,111 @@ static pl_status pass_fold(pl_xgraph *xg) {
     }
     PL_TRY(pl_xgraph_count_readers(xg));
     pl_xgraph_log(xg, "fold: %d node(s) computed at build time", folded);
+    return PL_OK;
+}
+
+/* ---- 2b. LayerNormalization from its decomposition ---- */
+
+/* ReduceMean over the last axis only, keepdims: the axes attribute (opset < 18) or a constant
+ * axes input. */
+static bool mean_last_axis(const pl_xgraph *xg, const pl_xnode *xn) {
+    if (!is_op(xn, "ReduceMean") || xn->n_out != 1 || pl_attr_int(xn->node, "keepdims", 1) != 1) return false;
+    int n = 0;
+    const int64_t *ax = pl_attr_ints(xn->node, "axes", &n);
+    if (!ax && xn->n_in >= 2 && xn->in[1] >= 0) {
+        const pl_tensor *t = cst(xg, xn->in[1]);
+        if (!t || t->dtype != PL_DT_INT64) return false;
+        ax = t->data;
+        n = (int)t->numel;
+    }
+    return ax && n == 1 && ax[0] == -1;
+}
+
+static const float *scalar_f32(const pl_xgraph *xg, int v) {
+    const pl_tensor *t = cst(xg, v);
+    return t && t->dtype == PL_DT_FLOAT && t->numel == 1 ? t->data : NULL;
+}
+
+static int other_input(const pl_xnode *xn, int v) {
+    if (xn->n_in != 2) return -1;
+    return xn->in[0] == v ? xn->in[1] : xn->in[1] == v ? xn->in[0] : -1;
+}
+
+/* The sole reader of v when it is op `op` reading v (and v is neither an output nor read by a
+ * subgraph); NULL otherwise. */
+static pl_xnode *next_op(pl_xgraph *xg, int v, const char *op) {
+    if (v < 0 || pl_xgraph_is_output(xg, v)) return NULL;
+    int r = sole_reader(xg, v);
+    if (r < 0 || !is_op(&xg->nodes[r], op)) return NULL;
+    return &xg->nodes[r];
+}
+
+/* mean = ReduceMean(x); d = x - mean; var = ReduceMean(d^2); y = d / sqrt(var + eps) * g + b,
+ * as PyTorch exports nn.LayerNorm below opset 17, becomes one LayerNormalization(axis -1). */
+static pl_status pass_layernorm(pl_xgraph *xg) {
+    int fused = 0;
+    for (int n = 0; n < xg->n_nodes; n++) {
+        pl_xnode *m1 = &xg->nodes[n];
+        if (!mean_last_axis(xg, m1)) continue;
+        int x = m1->in[0], mean = m1->out[0];
+        if (x < 0 || mean < 0 || pl_xgraph_is_output(xg, mean)) continue;
+        pl_xnode *sub = next_op(xg, mean, "Sub");
+        if (!sub || sub->in[0] != x || sub->in[1] != mean) continue;
+        int d = sub->out[0];
+        if (d < 0 || xg->readers[d] != 2 || pl_xgraph_is_output(xg, d) || read_by_subgraph(xg, d)) continue;
+        pl_xnode *pw = NULL, *dv = NULL;
+        for (int k = 0; k < xg->n_nodes; k++) {
+            pl_xnode *c = &xg->nodes[k];
+            if (c->dead) continue;
+            if (is_op(c, "Pow") && c->n_in == 2 && c->in[0] == d) pw = c;
+            if (is_op(c, "Div") && c->n_in == 2 && c->in[0] == d) dv = c;
+        }
+        const float *two = pw ? scalar_f32(xg, pw->in[1]) : NULL;
+        if (!pw || !dv || !two || *two != 2.0f) continue;
+        pl_xnode *m2 = next_op(xg, pw->out[0], "ReduceMean");
+        if (!m2 || !mean_last_axis(xg, m2)) continue;
+        pl_xnode *ae = next_op(xg, m2->out[0], "Add");
+        const float *eps = ae ? scalar_f32(xg, other_input(ae, m2->out[0])) : NULL;
+        if (!eps) continue;
+        pl_xnode *sq = next_op(xg, ae->out[0], "Sqrt");
+        if (!sq || next_op(xg, sq->out[0], "Div") != dv || dv->in[1] != sq->out[0]) continue;
+        pl_xnode *mul = next_op(xg, dv->out[0], "Mul");
+        int g = mul ? other_input(mul, dv->out[0]) : -1;
+        const pl_tensor *gt = cst(xg, g);
+        if (!mul || !gt || gt->dtype != PL_DT_FLOAT || gt->rank != 1) continue;
+        pl_xnode *add = next_op(xg, mul->out[0], "Add");
+        int b = add ? other_input(add, mul->out[0]) : -1;
+        const pl_tensor *bt = cst(xg, b);
+        if (!bt || bt->dtype != PL_DT_FLOAT || bt->rank != 1 || bt->numel != gt->numel) {
+            add = NULL;
+            b = -1;
+        }
+        int y = add ? add->out[0] : mul->out[0];
+        pl_node *ln;
+        char name[512];
+        snprintf(name, sizeof name, "%s (LayerNormalization)", m1->node->name);
+        PL_TRY(pl_xgraph_synth_node(xg, "LayerNormalization", name, 17, &ln));
+        PL_TRY(pl_xgraph_synth_attr_int(ln, "axis", -1));
+        PL_TRY(pl_xgraph_synth_attr_float(ln, "epsilon", *eps));
+        int *in = realloc(m1->in, 3 * sizeof *in);
+        if (!in) return pl_err(PL_ERR_NOMEM, "out of memory");
+        m1->in = in;
+        m1->node = ln;
+        m1->op = ln->op_type;
+        m1->n_in = b >= 0 ? 3 : 2;
+        m1->in[0] = x;
+        m1->in[1] = g;
+        m1->in[2] = b;
+        m1->out[0] = y;
+        sub->dead = pw->dead = m2->dead = ae->dead = sq->dead = dv->dead = mul->dead = true;
+        if (add) add->dead = true;
+        fused++;
+        pl_xgraph_log(xg, "  layernorm: %d nodes from ReduceMean '%s' to %s '%s' -> LayerNormalization", add ? 9 : 8,
+                      sub->node->name[0] ? xg->g->nodes[m1->orig_index].name : "", add ? "Add" : "Mul",
+                      add ? add->node->name : mul->node->name);
+        PL_TRY(pl_xgraph_count_readers(xg));
+    }
+    pl_xgraph_log(xg, "layernorm: %d decomposed LayerNorm(s) fused into LayerNormalization", fused);
     return PL_OK;
 }
 
@@ -520,6 +627,7 @@ static pl_status pass_dce(pl_xgraph *xg) {
 pl_status pl_passes_run(pl_xgraph *xg) {
     PL_TRY(pass_eliminate(xg));
     PL_TRY(pass_fold(xg));
+    PL_TRY(pass_layernorm(xg));
     PL_TRY(pass_bn_fold(xg));
     PL_TRY(pass_fuse(xg));
     PL_TRY(pass_dce(xg));

@@ -1,6 +1,8 @@
 /* xgraph.c - the x-graph: the CPU backend's optimizable copy of a model's main graph. */
 #include "cpu.h"
 
+#include "../ops/ops.h"
+
 #include <stdarg.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -143,8 +145,69 @@ pl_status pl_xgraph_create(const pl_model *m, pl_xgraph **out) {
     return PL_OK;
 }
 
+pl_status pl_xgraph_synth_node(pl_xgraph *xg, const char *op, const char *name, int64_t opset,
+                               pl_node **out) {
+    *out = NULL;
+    pl_node **l = realloc(xg->synth, (size_t)(xg->n_synth + 1) * sizeof *l);
+    if (!l) return pl_err(PL_ERR_NOMEM, "out of memory");
+    xg->synth = l;
+    pl_node *n = calloc(1, sizeof *n);
+    if (!n) return pl_err(PL_ERR_NOMEM, "out of memory");
+    n->name = strdup(name);
+    n->op_type = strdup(op);
+    n->domain = strdup("");
+    n->opset = opset;
+    n->schema = pl_op_find("", op);
+    if (!n->name || !n->op_type || !n->domain) {
+        free(n->name);
+        free(n->op_type);
+        free(n->domain);
+        free(n);
+        return pl_err(PL_ERR_NOMEM, "out of memory");
+    }
+    xg->synth[xg->n_synth++] = n;
+    *out = n;
+    return PL_OK;
+}
+
+static pl_status synth_attr(pl_node *n, const char *name, pl_attr_type type, pl_attr **out) {
+    pl_attr *a = realloc(n->attrs, (size_t)(n->n_attr + 1) * sizeof *a);
+    if (!a) return pl_err(PL_ERR_NOMEM, "out of memory");
+    n->attrs = a;
+    memset(&a[n->n_attr], 0, sizeof *a);
+    a[n->n_attr].name = strdup(name);
+    if (!a[n->n_attr].name) return pl_err(PL_ERR_NOMEM, "out of memory");
+    a[n->n_attr].type = type;
+    *out = &a[n->n_attr++];
+    return PL_OK;
+}
+
+pl_status pl_xgraph_synth_attr_int(pl_node *n, const char *name, int64_t v) {
+    pl_attr *a;
+    PL_TRY(synth_attr(n, name, PL_ATTR_INT, &a));
+    a->i = v;
+    return PL_OK;
+}
+
+pl_status pl_xgraph_synth_attr_float(pl_node *n, const char *name, float v) {
+    pl_attr *a;
+    PL_TRY(synth_attr(n, name, PL_ATTR_FLOAT, &a));
+    a->f = v;
+    return PL_OK;
+}
+
 void pl_xgraph_free(pl_xgraph *xg) {
     if (!xg) return;
+    for (int i = 0; i < xg->n_synth; i++) {
+        pl_node *n = xg->synth[i];
+        for (int a = 0; a < n->n_attr; a++) pl_attr_clear(&n->attrs[a]);
+        free(n->attrs);
+        free(n->name);
+        free(n->op_type);
+        free(n->domain);
+        free(n);
+    }
+    free(xg->synth);
     for (int n = 0; n < xg->n_nodes; n++) {
         pl_xnode *xn = &xg->nodes[n];
         if (xn->state && xn->state_free) xn->state_free(xn->state);

@@ -554,7 +554,15 @@ static pl_status k_pow(pl_kernel_ctx *ctx) {
     PL_TRY(legacy_view(ctx, "Pow", a, b, &view));
     const pl_tensor *e = view ? view : b;
     pl_status st;
-    if (a->dtype == e->dtype && pl_dtype_is_float(a->dtype)) {
+    if (a->dtype == PL_DT_FLOAT && e->dtype == PL_DT_FLOAT && e->numel == 1 && e->rank <= a->rank &&
+        ((const float *)e->data)[0] == 2.0f) {
+        /* x^2 (variance in decomposed LayerNorms): x*x is the correctly rounded square */
+        pl_tensor *o;
+        st = pl_out(ctx, 0, PL_DT_FLOAT, a->rank, a->dims, &o);
+        const float *x = a->data;
+        float *y = o ? o->data : NULL;
+        for (int64_t i = 0; st == PL_OK && i < a->numel; i++) y[i] = x[i] * x[i];
+    } else if (a->dtype == e->dtype && pl_dtype_is_float(a->dtype)) {
         static const binop op = {"Pow", &T_POW, false, false};
         pl_tensor *res;
         st = binary_compute(&op, a, e, &res);
