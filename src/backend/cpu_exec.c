@@ -23,12 +23,11 @@
 #define MAX_SIG 64
 
 typedef struct xslot {
-    pl_tensor *t;     /* logical value (shape); its data is in `md` when blocked */
-    bool owned;       /* header owned by the run (data freed with it when t->owns_data) */
+    pl_tensor *t;     /* logical value (shape); its data is in the layout mds[v] when blocked */
+    bool owned;       /* owned by the run (data freed with it when t->owns_data) */
+    bool embedded;    /* t is the context's header for this value (not malloc'ed) */
     bool blocked;
-#ifdef PL_HAVE_DNNL
-    dnnl_memory_desc_t md;
-#endif
+    bool plain_embedded;
     pl_tensor *plain; /* plain copy of a blocked value, owned */
     int uses;
 } xslot;
@@ -43,6 +42,14 @@ typedef struct arena_plan {
 } arena_plan;
 
 typedef struct ctx_state {
+    /* per value, kept between runs so that a run allocates nothing for its bookkeeping */
+    int nv;
+    xslot *slots;
+    pl_tensor **vals;
+    pl_tensor *hdrs; /* 2 per value: the value, its plain copy */
+#ifdef PL_HAVE_DNNL
+    dnnl_memory_desc_t *mds;
+#endif
     int n_plans;
     arena_plan plans[MAX_PLANS];
     void *scratch[4];
@@ -101,35 +108,72 @@ static void note_release(pl_xrun *r, int k) {
 
 static bool is_out(const pl_xrun *r, int v) { return pl_xgraph_is_output(r->xg, v); }
 
-/* A header over planned or malloc'ed memory for key k (k < 0: not planned, e.g. outputs). */
-static pl_status new_value(pl_xrun *r, int k, pl_dtype dt, int rank, const int64_t *dims,
-                           size_t bytes, pl_tensor **out) {
-    PL_TRY(pl_tensor_view(dt, rank, dims, NULL, out));
-    if (bytes < (*out)->nbytes) bytes = (*out)->nbytes;
-    bool arena;
-    void *mem = value_mem(r, k, bytes, &arena);
-    if (!mem) {
-        pl_tensor_destroy(*out);
-        *out = NULL;
-        return pl_err(PL_ERR_NOMEM, "cannot allocate %zu bytes for a value", bytes);
+static void free_value(pl_tensor *t, bool embedded) {
+    if (!embedded) {
+        pl_tensor_destroy(t);
+        return;
     }
-    (*out)->data = mem;
-    (*out)->owns_data = !arena;
-    return PL_OK;
+    if (t->owns_data) free(t->data);
+    t->data = NULL;
+    t->owns_data = false;
 }
 
 static void slot_clear(pl_xrun *r, int v) {
     xslot *s = &r->slots[v];
     if (s->plain) {
-        pl_tensor_destroy(s->plain);
+        free_value(s->plain, s->plain_embedded);
         note_release(r, v + r->xg->n_values);
     }
     if (s->owned) {
-        pl_tensor_destroy(s->t);
+        free_value(s->t, s->embedded);
         note_release(r, v);
     }
-    memset(s, 0, sizeof *s);
+    s->t = s->plain = NULL;
+    s->owned = s->embedded = s->blocked = s->plain_embedded = false;
+    s->uses = 0;
     r->vals[v] = NULL;
+}
+
+/* A header over planned or malloc'ed memory for key k (k < 0: not planned, e.g. outputs; a
+ * malloc'ed header the caller may keep). Keys of values use the context's own headers. */
+static pl_status new_value(pl_xrun *r, int k, pl_dtype dt, int rank, const int64_t *dims,
+                           size_t bytes, pl_tensor **out, bool *embedded) {
+    *embedded = false;
+    pl_tensor *t;
+    if (k < 0) {
+        PL_TRY(pl_tensor_view(dt, rank, dims, NULL, &t));
+    } else {
+        int nv = r->xg->n_values;
+        t = &r->cs->hdrs[k];
+        /* the value is being recomputed (tactic timing, a widening post-op): drop the old */
+        if (k < nv && r->slots[k].t == t) slot_clear(r, k);
+        int64_t numel;
+        size_t es = pl_dtype_size(dt);
+        int64_t nb;
+        if (rank < 0 || rank > PL_MAX_RANK || !pl_dims_numel(rank, dims, &numel) || !es ||
+            !pl_mul_size(numel, (int64_t)es, &nb))
+            return pl_err(PL_ERR_INVALID, "a %s value of rank %d has invalid dims", pl_dtype_name(dt), rank);
+        memset(t, 0, sizeof *t);
+        t->kind = PL_KIND_TENSOR;
+        t->dtype = dt;
+        t->rank = rank;
+        if (rank) memcpy(t->dims, dims, (size_t)rank * sizeof *dims);
+        t->numel = numel;
+        t->nbytes = (size_t)nb;
+        *embedded = true;
+    }
+    if (bytes < t->nbytes) bytes = t->nbytes;
+    bool arena;
+    void *mem = value_mem(r, k, bytes, &arena);
+    if (!mem) {
+        if (!*embedded) pl_tensor_destroy(t);
+        *out = NULL;
+        return pl_err(PL_ERR_NOMEM, "cannot allocate %zu bytes for a value", bytes);
+    }
+    t->data = mem;
+    t->owns_data = !arena;
+    *out = t;
+    return PL_OK;
 }
 
 static void release(pl_xrun *r, int v) {
@@ -149,16 +193,18 @@ pl_status pl_xrun_value(pl_xrun *r, int v, const pl_tensor **t) {
     if (!s->plain) {
 #ifdef PL_HAVE_DNNL
         pl_tensor *p;
+        bool emb;
         int k = is_out(r, v) ? -1 : v + r->xg->n_values;
-        PL_TRY(new_value(r, k, s->t->dtype, s->t->rank, s->t->dims, 0, &p));
+        PL_TRY(new_value(r, k, s->t->dtype, s->t->rank, s->t->dims, 0, &p, &emb));
         dnnl_memory_desc_t pmd;
         pl_status st = pl_dnnl_plain_md(p->dtype, p->rank, p->dims, &pmd);
-        if (st == PL_OK) st = pl_dnnl_reorder(r, &s->md, s->t->data, &pmd, p->data);
+        if (st == PL_OK) st = pl_dnnl_reorder(r, &r->cs->mds[v], s->t->data, &pmd, p->data);
         if (st != PL_OK) {
-            pl_tensor_destroy(p);
+            free_value(p, emb);
             return st;
         }
         s->plain = p;
+        s->plain_embedded = emb;
         r->vals[v] = p;
 #else
         return pl_err(PL_ERR_INTERNAL, "blocked value without oneDNN");
@@ -174,11 +220,12 @@ pl_status pl_xrun_in(pl_xrun *r, const pl_xnode *xn, int i, const pl_tensor **t)
     return pl_xrun_value(r, xn->in[i], t);
 }
 
-static pl_status set_output(pl_xrun *r, int v, pl_tensor *t, bool blocked) {
+static pl_status set_output(pl_xrun *r, int v, pl_tensor *t, bool blocked, bool embedded) {
     xslot *s = &r->slots[v];
     if (s->t) slot_clear(r, v);
     s->t = t;
     s->owned = true;
+    s->embedded = embedded;
     s->blocked = blocked;
     s->uses = pl_xgraph_readers(r->xg, v);
     r->vals[v] = blocked ? NULL : t;
@@ -190,12 +237,10 @@ pl_status pl_xrun_out(pl_xrun *r, const pl_xnode *xn, int i, pl_dtype dt, int ra
     *t = NULL;
     int v = xn->out[i];
     pl_tensor *n;
-    PL_TRY(new_value(r, v < 0 || is_out(r, v) ? -1 : v, dt, rank, dims, 0, &n));
-    if (v < 0) {
-        pl_tensor_destroy(n);
-        return pl_err(PL_ERR_INTERNAL, "output %d of node '%s' is omitted", i, xn->node->name);
-    }
-    set_output(r, v, n, false);
+    bool emb;
+    if (v < 0) return pl_err(PL_ERR_INTERNAL, "output %d of node '%s' is omitted", i, xn->node->name);
+    PL_TRY(new_value(r, is_out(r, v) ? -1 : v, dt, rank, dims, 0, &n, &emb));
+    set_output(r, v, n, false, emb);
     *t = n;
     return PL_OK;
 }
@@ -208,7 +253,7 @@ pl_status pl_xrun_dnnl_in(pl_xrun *r, const pl_xnode *xn, int i, dnnl_memory_des
     if (!s->t) return pl_err(PL_ERR_INTERNAL, "input %d of node '%s' has no data", i, xn->node->name);
     if (logical) *logical = s->t;
     if (s->blocked) {
-        *md = s->md;
+        *md = r->cs->mds[v];
         *data = s->t->data;
         return PL_OK;
     }
@@ -222,9 +267,10 @@ pl_status pl_xrun_dnnl_out(pl_xrun *r, const pl_xnode *xn, int i, const dnnl_mem
     if (v < 0) return pl_err(PL_ERR_INTERNAL, "output %d of node '%s' is omitted", i, xn->node->name);
     bool plain = pl_dnnl_md_is_plain(md);
     pl_tensor *n;
-    PL_TRY(new_value(r, is_out(r, v) ? -1 : v, dt, rank, dims, dnnl_memory_desc_get_size(md), &n));
-    set_output(r, v, n, !plain);
-    r->slots[v].md = *md;
+    bool emb;
+    PL_TRY(new_value(r, is_out(r, v) ? -1 : v, dt, rank, dims, dnnl_memory_desc_get_size(md), &n, &emb));
+    set_output(r, v, n, !plain, emb);
+    r->cs->mds[v] = *md;
     *data = n->data;
     return PL_OK;
 }
@@ -236,7 +282,7 @@ pl_status pl_xrun_dnnl_value(pl_xrun *r, int v, dnnl_memory_desc_t *md, void **d
     if (logical) *logical = s->t;
     *data = s->t->data;
     if (s->blocked) {
-        *md = s->md;
+        *md = r->cs->mds[v];
         return PL_OK;
     }
     return pl_dnnl_plain_md(s->t->dtype, s->t->rank, s->t->dims, md);
@@ -330,7 +376,7 @@ static pl_status ref_run(pl_xrun *r, pl_xnode *xn) {
             r->rec_def[v] = r->rec_last[v] = r->step;
         }
         /* memory from the arena is borrowed by the header: never freed with it */
-        set_output(r, v, t, false);
+        set_output(r, v, t, false, false);
     }
     if (big) {
         free(in);
@@ -472,9 +518,11 @@ static pl_status post_plain(pl_xrun *r, const pl_xnode *xn) {
     if (s->blocked) { /* keep only the plain copy */
         pl_tensor *p = s->plain;
         s->plain = NULL;
-        pl_tensor_destroy(s->t);
+        free_value(s->t, s->embedded);
         note_release(r, v);
         s->t = p;
+        s->embedded = s->plain_embedded;
+        s->plain_embedded = false;
         s->blocked = false;
         r->vals[v] = p;
     }
@@ -483,7 +531,7 @@ static pl_status post_plain(pl_xrun *r, const pl_xnode *xn) {
     if (t != s->t) { /* replaced by a broadcast result (freshly allocated) */
         if (st == PL_OK) {
             int uses = s->uses;
-            set_output(r, v, t, false);
+            set_output(r, v, t, false, false);
             s->uses = uses;
         } else {
             pl_tensor_destroy(t);
@@ -560,6 +608,12 @@ void pl_cpu_ctx_state_free(void *state) {
     ctx_state *cs = state;
     if (!cs) return;
     for (int i = 0; i < cs->n_plans; i++) plan_free(&cs->plans[i]);
+    free(cs->slots);
+    free(cs->vals);
+    free(cs->hdrs);
+#ifdef PL_HAVE_DNNL
+    free(cs->mds);
+#endif
     for (int i = 0; i < 4; i++) free(cs->scratch[i]);
 #ifdef PL_HAVE_DNNL
     if (cs->stream) dnnl_stream_destroy(cs->stream);
@@ -665,8 +719,19 @@ pl_status pl_cpu_run_ex(pl_cpu_engine *ce, void **ctx_state_p, pl_node_hook hook
         if (cs->plans[i].sig_len == sig_len && !memcmp(cs->plans[i].sig, sig, (size_t)sig_len * sizeof *sig))
             r.plan = &cs->plans[i];
     size_t nv = (size_t)xg->n_values;
-    r.slots = calloc(nv, sizeof *r.slots);
-    r.vals = calloc(nv, sizeof *r.vals);
+    if (!cs->slots) {
+        cs->nv = (int)nv;
+        cs->slots = calloc(nv, sizeof *cs->slots);
+        cs->vals = calloc(nv, sizeof *cs->vals);
+        cs->hdrs = calloc(2 * nv, sizeof *cs->hdrs);
+#ifdef PL_HAVE_DNNL
+        cs->mds = calloc(nv, sizeof *cs->mds);
+        if (!cs->mds) return pl_err(PL_ERR_NOMEM, "out of memory");
+#endif
+        if (!cs->slots || !cs->vals || !cs->hdrs) return pl_err(PL_ERR_NOMEM, "out of memory");
+    }
+    r.slots = cs->slots;
+    r.vals = cs->vals;
     bool record = !r.plan && sig_len >= 0;
     if (record) {
         r.rec_size = calloc(2 * nv, sizeof *r.rec_size);
@@ -674,7 +739,7 @@ pl_status pl_cpu_run_ex(pl_cpu_engine *ce, void **ctx_state_p, pl_node_hook hook
         r.rec_last = calloc(2 * nv, sizeof *r.rec_last);
     }
     pl_status st = PL_OK;
-    if (!r.slots || !r.vals || (record && (!r.rec_size || !r.rec_def || !r.rec_last)))
+    if (record && (!r.rec_size || !r.rec_def || !r.rec_last))
         st = pl_err(PL_ERR_NOMEM, "out of memory");
     r.frame = (pl_frame){.g = g, .vals = r.vals};
     for (int v = 0; st == PL_OK && v < xg->n_values; v++) {
@@ -733,7 +798,7 @@ pl_status pl_cpu_run_ex(pl_cpu_engine *ce, void **ctx_state_p, pl_node_hook hook
         const pl_tensor *plain;
         st = pl_xrun_value(&r, v, &plain);
         if (st != PL_OK) break;
-        bool take = s->owned && !s->blocked && plain == s->t && plain->owns_data;
+        bool take = s->owned && !s->embedded && !s->blocked && plain == s->t && plain->owns_data;
         /* the same value may be listed twice among the outputs */
         for (int j = 0; j < i; j++)
             if (g->outputs[j] == v) take = false;
@@ -745,7 +810,7 @@ pl_status pl_cpu_run_ex(pl_cpu_engine *ce, void **ctx_state_p, pl_node_hook hook
             st = pl_tensor_clone(plain, &outputs[i]);
         }
     }
-    for (int v = 0; r.slots && v < xg->n_values; v++)
+    for (int v = 0; v < xg->n_values; v++)
         if (r.slots[v].t || r.slots[v].plain) slot_clear(&r, v);
     if (st == PL_OK && record && cs->n_plans < MAX_PLANS) {
         arena_plan *p = &cs->plans[cs->n_plans];
@@ -761,8 +826,6 @@ pl_status pl_cpu_run_ex(pl_cpu_engine *ce, void **ctx_state_p, pl_node_hook hook
             pl_tensor_destroy(outputs[i]);
             outputs[i] = NULL;
         }
-    free(r.slots);
-    free(r.vals);
     free(r.rec_size);
     free(r.rec_def);
     free(r.rec_last);

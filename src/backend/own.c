@@ -35,17 +35,22 @@ static pl_status ln_run(pl_xrun *r, pl_xnode *xn) {
         const float *xr = (const float *)x->data + i * n;
         float *yr = (float *)y->data + i * n;
         float s = 0;
+#pragma omp simd reduction(+ : s)
         for (int64_t k = 0; k < n; k++) s += xr[k];
         float mean = s / (float)n, v = 0;
+#pragma omp simd reduction(+ : v)
         for (int64_t k = 0; k < n; k++) {
             float d = xr[k] - mean;
             v += d * d;
         }
         float inv = 1.0f / sqrtf(v / (float)n + eps);
-        if (bd)
+        if (bd) {
+#pragma omp simd
             for (int64_t k = 0; k < n; k++) yr[k] = (xr[k] - mean) * inv * gd[k] + bd[k];
-        else
+        } else {
+#pragma omp simd
             for (int64_t k = 0; k < n; k++) yr[k] = (xr[k] - mean) * inv * gd[k];
+        }
     }
     return PL_OK;
 }
