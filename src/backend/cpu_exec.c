@@ -28,6 +28,7 @@ typedef struct xslot {
     bool embedded;    /* t is the context's header for this value (not malloc'ed) */
     bool blocked;
     bool plain_embedded;
+    bool moved;       /* its memory became a later node's output (in-place); t still points there */
     pl_tensor *plain; /* plain copy of a blocked value, owned */
     int uses;
 } xslot;
@@ -72,6 +73,7 @@ struct pl_xrun {
     arena_plan *plan;  /* NULL: recording */
     size_t *rec_size;  /* recording: per key */
     int *rec_def, *rec_last;
+    int *rec_alias;    /* recording: the key whose memory this key took over in place, or -1 */
 };
 
 static double now_ns(void) {
@@ -129,7 +131,7 @@ static void slot_clear(pl_xrun *r, int v) {
         note_release(r, v);
     }
     s->t = s->plain = NULL;
-    s->owned = s->embedded = s->blocked = s->plain_embedded = false;
+    s->owned = s->embedded = s->blocked = s->plain_embedded = s->moved = false;
     s->uses = 0;
     r->vals[v] = NULL;
 }
@@ -286,6 +288,37 @@ pl_status pl_xrun_dnnl_value(pl_xrun *r, int v, dnnl_memory_desc_t *md, void **d
         return PL_OK;
     }
     return pl_dnnl_plain_md(s->t->dtype, s->t->rank, s->t->dims, md);
+}
+
+pl_status pl_xrun_dnnl_out_reuse(pl_xrun *r, const pl_xnode *xn, int i, const dnnl_memory_desc_t *md,
+                                 pl_dtype dt, int rank, const int64_t *dims, int reuse, void **data) {
+    int v = xn->out[i];
+    if (reuse >= 0 && v >= 0 && reuse != v && !is_out(r, v)) {
+        xslot *s = &r->slots[reuse];
+        bool ok = s->t && s->owned && !s->moved && s->uses == 1 && s->t->dtype == dt && s->t->kind == PL_KIND_TENSOR;
+        dnnl_memory_desc_t rmd;
+        if (ok) {
+            if (s->blocked) rmd = r->cs->mds[reuse];
+            else ok = pl_dnnl_plain_md(s->t->dtype, s->t->rank, s->t->dims, &rmd) == PL_OK;
+        }
+        if (ok && dnnl_memory_desc_equal(&rmd, md)) {
+            pl_tensor *t = s->t;
+            bool emb = s->embedded;
+            s->owned = false;
+            s->moved = true;
+            t->rank = rank;
+            if (rank) memcpy(t->dims, dims, (size_t)rank * sizeof *dims);
+            set_output(r, v, t, !pl_dnnl_md_is_plain(md), emb);
+            r->cs->mds[v] = *md;
+            if (!r->plan && r->rec_alias) {
+                r->rec_alias[v] = reuse;
+                r->rec_def[v] = r->rec_last[v] = r->step;
+            }
+            *data = t->data;
+            return PL_OK;
+        }
+    }
+    return pl_xrun_dnnl_out(r, xn, i, md, dt, rank, dims, data);
 }
 
 dnnl_stream_t pl_xrun_stream(pl_xrun *r) { return r->cs->stream; }
@@ -572,6 +605,20 @@ static pl_status plan_make(pl_xrun *r, arena_plan *p) {
         free(items);
         return pl_err(PL_ERR_NOMEM, "out of memory");
     }
+    /* a value computed in place over another keeps that one's memory alive until its own end */
+    for (int k = 0; k < nk; k++) {
+        if (r->rec_alias[k] < 0) continue;
+        int root = r->rec_alias[k], guard = 0;
+        while (r->rec_alias[root] >= 0 && guard++ < nk) root = r->rec_alias[root];
+        if (r->rec_last[k] > r->rec_last[root]) r->rec_last[root] = r->rec_last[k];
+        r->rec_size[k] = 0;
+    }
+    for (int k = 0; k < nk; k++) /* chains: a root's extension reaches every alias's root */
+        if (r->rec_alias[k] >= 0) {
+            int root = r->rec_alias[k], guard = 0;
+            while (r->rec_alias[root] >= 0 && guard++ < nk) root = r->rec_alias[root];
+            if (r->rec_last[k] > r->rec_last[root]) r->rec_last[root] = r->rec_last[k];
+        }
     int n = 0;
     for (int k = 0; k < nk; k++)
         if (r->rec_size[k]) items[n++] = (plan_item){k, (r->rec_size[k] + 63) / 64 * 64, r->rec_def[k], r->rec_last[k]};
@@ -737,9 +784,11 @@ pl_status pl_cpu_run_ex(pl_cpu_engine *ce, void **ctx_state_p, pl_node_hook hook
         r.rec_size = calloc(2 * nv, sizeof *r.rec_size);
         r.rec_def = calloc(2 * nv, sizeof *r.rec_def);
         r.rec_last = calloc(2 * nv, sizeof *r.rec_last);
+        r.rec_alias = malloc(2 * nv * sizeof *r.rec_alias);
+        for (size_t k = 0; r.rec_alias && k < 2 * nv; k++) r.rec_alias[k] = -1;
     }
     pl_status st = PL_OK;
-    if (record && (!r.rec_size || !r.rec_def || !r.rec_last))
+    if (record && (!r.rec_size || !r.rec_def || !r.rec_last || !r.rec_alias))
         st = pl_err(PL_ERR_NOMEM, "out of memory");
     r.frame = (pl_frame){.g = g, .vals = r.vals};
     for (int v = 0; st == PL_OK && v < xg->n_values; v++) {
@@ -829,5 +878,6 @@ pl_status pl_cpu_run_ex(pl_cpu_engine *ce, void **ctx_state_p, pl_node_hook hook
     free(r.rec_size);
     free(r.rec_def);
     free(r.rec_last);
+    free(r.rec_alias);
     return st;
 }

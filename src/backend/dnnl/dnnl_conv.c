@@ -188,7 +188,7 @@ static pl_status conv_run(pl_xrun *r, pl_xnode *xn) {
         PL_TRY(pl_dnnl_reorder(r, &xmd, xd, &p->src_md, src));
     }
     void *dst;
-    PL_TRY(pl_xrun_dnnl_out(r, xn, 0, &p->dst_md, PL_DT_FLOAT, p->rank, p->out_dims, &dst));
+    PL_TRY(pl_xrun_dnnl_out_reuse(r, xn, 0, &p->dst_md, PL_DT_FLOAT, p->rank, p->out_dims, p->sum_value, &dst));
     pl_dnnl_arg a[4] = {{DNNL_ARG_SRC, &p->src_md, src}, {DNNL_ARG_WEIGHTS, &p->wei_md, p->weights},
                         {DNNL_ARG_DST, &p->dst_md, dst}, {DNNL_ARG_BIAS, &p->bias_md, b ? b->data : NULL}};
     return pl_dnnl_prim_exec(r, p, b ? 4 : 3, a, dst);

@@ -219,7 +219,7 @@ static pl_status matmul_run(pl_xrun *r, pl_xnode *xn) {
     dnnl_memory_desc_t omd;
     PL_TRY(pl_dnnl_plain_md(PL_DT_FLOAT, p->rank, p->out_dims, &omd));
     void *dst;
-    PL_TRY(pl_xrun_dnnl_out(r, xn, 0, &omd, PL_DT_FLOAT, p->rank, p->out_dims, &dst));
+    PL_TRY(pl_xrun_dnnl_out_reuse(r, xn, 0, &omd, PL_DT_FLOAT, p->rank, p->out_dims, p->sum_value, &dst));
     void *w = is_float_const(pl_xrun_graph(r), xn->in[1]) ? p->weights : (void *)b->data;
     pl_dnnl_arg args[4] = {{DNNL_ARG_SRC, &p->src_md, (void *)a->data},
                            {DNNL_ARG_WEIGHTS, &p->wei_md, w},

@@ -180,8 +180,8 @@ pl_status pl_dnnl_attr(pl_xrun *r, const pl_xnode *xn, int rank, const int64_t *
                 if (bd[d] != 1 && bd[d] != out_dims[d]) st = pl_err(PL_ERR_UNSUPPORTED, "post-op operand does not fit");
             }
             if (st != PL_OK) break;
-            if (q->kind != PL_POST_MUL && b->numel == numel && *sum_value < 0 && !xn->node->domain[0] &&
-                !pl_xrun_graph(r)->consts[q->arg] && p == 0) {
+            if (q->kind != PL_POST_MUL && b->numel == numel && b->rank == rank && *sum_value < 0 && !xn->node->domain[0] &&
+                !pl_xrun_graph(r)->consts[q->arg]) {
                 /* the residual is accumulated into dst: oneDNN's sum post-op */
                 s = dnnl_post_ops_append_sum(po, 1.f);
                 *sum_value = q->arg;
@@ -325,7 +325,19 @@ pl_status pl_dnnl_prim_attr(pl_xrun *r, const pl_xnode *xn, pl_dnnl_prim *p, int
 pl_status pl_dnnl_prim_create(pl_dnnl_prim *p, const void *op_desc, dnnl_primitive_attr_t attr,
                               const char *what) {
     dnnl_primitive_desc_t pd;
-    PL_DNNL(dnnl_primitive_desc_create(&pd, op_desc, attr, pl_dnnl_engine(), NULL), what);
+    dnnl_status_t ds = dnnl_primitive_desc_create(&pd, op_desc, attr, pl_dnnl_engine(), NULL);
+    if (ds == dnnl_unimplemented && p->fused) {
+        /* no implementation with these post-ops: without them (applied after the primitive) */
+        dnnl_primitive_attr_t plain;
+        PL_DNNL(dnnl_primitive_attr_create(&plain), "attributes");
+        ds = dnnl_primitive_attr_set_scratchpad_mode(plain, dnnl_scratchpad_mode_user);
+        if (ds == dnnl_success) ds = dnnl_primitive_desc_create(&pd, op_desc, plain, pl_dnnl_engine(), NULL);
+        dnnl_primitive_attr_destroy(plain);
+        p->fused = false;
+        p->sum_value = -1;
+        p->n_bin = 0;
+    }
+    PL_DNNL(ds, what);
     const dnnl_memory_desc_t *m;
     if ((m = dnnl_primitive_desc_query_md(pd, dnnl_query_src_md, 0))) p->src_md = *m;
     if ((m = dnnl_primitive_desc_query_md(pd, dnnl_query_src_md, 1))) p->src1_md = *m;
@@ -366,7 +378,9 @@ static pl_status prim_exec(pl_xrun *r, pl_dnnl_prim *p, int n, pl_dnnl_arg *args
         dnnl_memory_desc_t smd;
         void *sd;
         PL_TRY(pl_xrun_dnnl_value(r, p->sum_value, &smd, &sd, NULL));
-        if (dnnl_memory_desc_equal(&smd, &p->dst_md)) memcpy(dst, sd, dnnl_memory_desc_get_size(&p->dst_md));
+        if (sd == dst) {
+            /* computed in place over the residual (pl_xrun_dnnl_out_reuse) */
+        } else if (dnnl_memory_desc_equal(&smd, &p->dst_md)) memcpy(dst, sd, dnnl_memory_desc_get_size(&p->dst_md));
         else PL_TRY(pl_dnnl_reorder(r, &smd, sd, &p->dst_md, dst));
     }
     PL_TRY(pl_dnnl_exec(r, p->prim, n, a));

@@ -81,6 +81,12 @@ pl_status pl_dnnl_prim_exec(pl_xrun *r, pl_dnnl_prim *p, int n, pl_dnnl_arg *arg
  * applied) when one has no such form: the executor then applies them in plain layout. */
 pl_status pl_dnnl_post_unfused(pl_xrun *r, const pl_xnode *xn);
 
+/* As pl_xrun_dnnl_out, but computes in place over value `reuse` (a residual this node adds
+ * with a sum post-op) when this node is its last reader and it already has layout md: the
+ * output then starts with reuse's content and no copy is needed. */
+pl_status pl_xrun_dnnl_out_reuse(pl_xrun *r, const pl_xnode *xn, int i, const dnnl_memory_desc_t *md,
+                                 pl_dtype dt, int rank, const int64_t *dims, int reuse, void **data);
+
 /* Value v's layout and data (as pl_xrun_dnnl_in, by value index). */
 pl_status pl_xrun_dnnl_value(pl_xrun *r, int v, dnnl_memory_desc_t *md, void **data,
                              const pl_tensor **logical);
