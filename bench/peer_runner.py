@@ -13,7 +13,6 @@ import argparse
 import importlib.util
 import json
 import os
-import resource
 import sys
 import time
 
@@ -87,6 +86,16 @@ def load_torch(model_dir, threads, batch):
     return run, settings, {"torch": torch.__version__}
 
 
+def vm_hwm_bytes():
+    """Peak resident set of this program (VmHWM). Not ru_maxrss: Linux counts the forking parent's
+    resident set in it at exec."""
+    with open("/proc/self/status") as f:
+        for line in f:
+            if line.startswith("VmHWM:"):
+                return int(line.split()[1]) * 1024
+    return 0
+
+
 def main():
     ap = argparse.ArgumentParser()
     ap.add_argument("--runtime", choices=["ort", "openvino", "torch"], required=True)
@@ -124,7 +133,7 @@ def main():
         result = peer_stats.single_stream(lambda: run(x), batch, args.duration, args.warmup_ms, args.min_queries)
     result.update({"runtime": args.runtime, "threads": args.threads, "batch": batch, "load_ns": float(load_ns),
                    "load_method": load_what, "settings": settings, "versions": versions,
-                   "self_maxrss_bytes": resource.getrusage(resource.RUSAGE_SELF).ru_maxrss * 1024})
+                   "self_vmhwm_bytes": vm_hwm_bytes()})
     json.dump(result, sys.stdout)
     sys.stdout.write("\n")
 
