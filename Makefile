@@ -4,7 +4,7 @@ ASAN_BUILD ?= build/asan
 FUZZ_BUILD ?= build/fuzz
 JOBS ?= $(shell nproc)
 
-.PHONY: all deps build asan fuzz test demo conformance clean
+.PHONY: all deps build asan fuzz test demo conformance bench-peers clean
 
 all: build
 
@@ -35,6 +35,11 @@ test: deps build asan fuzz
 
 conformance: build
 	@$(BUILD)/plaster conformance
+
+# plaster against ONNX Runtime, OpenVINO and PyTorch (docs/PERFORMANCE.md); slow, not part of test.
+# Extra arguments: make bench-peers PEERS_ARGS="--quick"
+bench-peers: build
+	@bash bench/peers.sh $(PEERS_ARGS)
 
 demo: deps build
 	@bash scripts/demo.sh $(BUILD)/plaster

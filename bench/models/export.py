@@ -4,8 +4,10 @@ weights, LSTM, GRU, Transformer encoder) to ONNX case folders that `plaster conf
 tools/check-cases read: OUT/NAME/model.onnx + test_data_set_0/{input_0.pb, output_0.pb}, the
 expected output computed by PyTorch itself.
 
-usage: /usr/bin/python3 bench/models/export.py OUT_DIR [--set test|bench] [--only NAME,...]
+usage: /usr/bin/python3 bench/models/export.py OUT_DIR [--set test|bench|all] [--only NAME,...]
        [--batch B] [--opset 13]
+Sets: test (the models tests/torch_models_test.sh compares), bench (the models bench/peers.sh
+measures against ONNX Runtime, OpenVINO and PyTorch: BENCH below), all.
 Existing folders are kept (delete one to re-export it).
 """
 import argparse, os, sys, time, warnings
@@ -66,6 +68,10 @@ MODELS = {
     "transformer_encoder": (lambda: Encoder(), (16, 64), True),
 }
 
+# the peer benchmark's models (bench/peers.sh): CNNs, recurrent nets and a Transformer encoder
+BENCH = ("resnet50", "mobilenet_v2", "mobilenet_v3_small", "efficientnet_b0", "lstm", "gru_bidirectional",
+         "transformer_encoder")
+
 
 def export(name, out_dir, batch, opset):
     ctor, shape, _ = MODELS[name]
@@ -97,7 +103,8 @@ def main():
     ap.add_argument("--opset", type=int, default=13)
     args = ap.parse_args()
     torch.set_num_threads(max(1, os.cpu_count() or 1))
-    names = [n for n in MODELS if args.set == "all" or MODELS[n][2] or args.set == "bench"]
+    names = [n for n in MODELS if args.set == "all" or (args.set == "test" and MODELS[n][2])
+             or (args.set == "bench" and n in BENCH)]
     if args.only:
         names = [n for n in args.only.split(",") if n]
         unknown = [n for n in names if n not in MODELS]
