@@ -4,6 +4,7 @@ builds plaster, makes the venv and exports the models); run under the venv's pyt
 
 usage: python bench/peers.py [--quick] [--threads 1,2] [--batch 1,32] [--repeats 3] [--models a,b]
        [--duration S] [--warmup-ms MS] [--min-queries N] [--max-run-s S] [-o DIR] [--quiet]
+       [--with-reference]   (also measure the reference backend; by default only --backend cpu)
        python bench/peers.py --write-doc [-o DIR]      (docs/PERFORMANCE.md from DIR/results.json)
        python bench/peers.py --validate-only ARGS...    (check the arguments and exit)
 """
@@ -64,7 +65,7 @@ def parse_args(argv):
          "duration": 10.0, "warmup_ms": 500.0, "min_queries": 64, "max_run_s": 120.0,
          "out": os.path.join("build", "peers"), "quiet": False, "write_doc": False, "validate_only": False,
          "plaster": os.path.join("build", "plaster"), "models_dir": os.path.join("build", "peers-models"),
-         "torch_python": "/usr/bin/python3"}
+         "torch_python": "/usr/bin/python3", "with_reference": False}
     given = set()
     i = 0
     valued = {"--threads", "--batch", "--repeats", "--models", "--duration", "--warmup-ms", "--min-queries",
@@ -117,6 +118,8 @@ def parse_args(argv):
             a["write_doc"] = True
         elif opt == "--validate-only":
             a["validate_only"] = True
+        elif opt == "--with-reference":
+            a["with_reference"] = True
         else:
             raise UsageError("unknown argument '%s' (see --help)" % opt)
         i += 1
@@ -177,12 +180,15 @@ def capture(cmd):
         return ""
 
 
-def plaster_backends(plaster):
-    """The plaster runners this build offers: the default (reference) backend, and `--backend cpu`
-    when `plaster bench --help` lists --backend."""
+def plaster_backends(plaster, with_reference=False):
+    """The plaster runners measured: `--backend cpu` (the engine to compare with peers) when this
+    build has it, and the reference backend too with --with-reference (or when there is no cpu
+    backend). The reference executor is the yardstick for correctness, not for speed."""
     runners = {"plaster": []}
     if "--backend" in capture([plaster, "bench", "--help"]):
         runners["plaster-cpu"] = ["--backend", "cpu"]
+        if not with_reference:
+            del runners["plaster"]
     return runners
 
 
@@ -382,7 +388,7 @@ def run(a):
     import numpy as np
     out_dir = a["out"]
     os.makedirs(out_dir, exist_ok=True)
-    plaster_runners = plaster_backends(a["plaster"])
+    plaster_runners = plaster_backends(a["plaster"], a["with_reference"])
     runners = list(plaster_runners) + PEERS
     combos = [(m, t, b) for m in a["models"] for t in a["threads"] for b in sorted(a["batch"])]
     prog = Progress(a["quiet"], len(combos) * len(runners) * a["repeats"])
