@@ -569,26 +569,33 @@ static pl_status pass_fuse(pl_xgraph *xg) {
                 new_out = b->out[0];
                 what = b->op;
             } else if (xg->readers[y] == 2) {
-                /* x * sigmoid(x): Sigmoid(y) read only by Mul(y, s) */
-                int sig = -1, mul = -1;
-                for (int k = 0; k < xg->n_nodes; k++) {
+                /* x * sigmoid(x) (SiLU) or x * hardsigmoid(x; 1/6, 1/2) (HardSwish, as opset-13
+                 * exporters write it): the activation read only by Mul(y, act) */
+                int act = -1;
+                pl_post_kind kind = PL_POST_NONE;
+                for (int k = 0; k < xg->n_nodes && act < 0; k++) {
                     pl_xnode *c = &xg->nodes[k];
-                    if (c->dead) continue;
-                    if (is_op(c, "Sigmoid") && c->in[0] == y) sig = k;
+                    if (c->dead || c->n_in < 1 || c->in[0] != y) continue;
+                    if (is_op(c, "Sigmoid")) {
+                        act = k;
+                        kind = PL_POST_SILU;
+                    } else if (is_op(c, "HardSigmoid") && fabsf(pl_attr_float(c->node, "alpha", 0.2f) - 1.0f / 6.0f) < 1e-6f &&
+                               pl_attr_float(c->node, "beta", 0.5f) == 0.5f) {
+                        act = k;
+                        kind = PL_POST_HARDSWISH;
+                    }
                 }
-                if (sig < 0) break;
-                int s_out = xg->nodes[sig].out[0];
+                if (act < 0) break;
+                int s_out = xg->nodes[act].out[0];
                 int mr = sole_reader(xg, s_out);
                 if (mr < 0 || !is_op(&xg->nodes[mr], "Mul") || pl_xgraph_is_output(xg, s_out)) break;
                 pl_xnode *m = &xg->nodes[mr];
                 if (!((m->in[0] == y && m->in[1] == s_out) || (m->in[1] == y && m->in[0] == s_out))) break;
-                mul = mr;
-                p = (pl_post){.kind = PL_POST_SILU, .arg = -1};
+                p = (pl_post){.kind = kind, .arg = -1};
                 new_out = m->out[0];
-                what = "Sigmoid+Mul (SiLU)";
+                what = kind == PL_POST_SILU ? "Sigmoid+Mul (SiLU)" : "HardSigmoid+Mul (HardSwish)";
                 b = m;
-                also_dead = &xg->nodes[sig];
-                (void)mul;
+                also_dead = &xg->nodes[act];
             } else {
                 break;
             }
