@@ -101,18 +101,89 @@ pl_status pl_dnnl_exec(pl_xrun *r, dnnl_primitive_t p, int n, const pl_dnnl_arg 
     return st;
 }
 
-pl_status pl_dnnl_reorder(pl_xrun *r, const dnnl_memory_desc_t *smd, void *src,
-                          const dnnl_memory_desc_t *dmd, void *dst) {
+/* ---- a process-wide cache of the small primitives made at run time (reorders, post-op
+ * eltwise/binary), keyed by the bytes of their descriptors: creating a primitive descriptor
+ * costs tens of microseconds, executing these a few. Primitives execute concurrently. ---- */
+
+#define CACHE_CAP 512
+
+typedef struct cache_entry {
+    size_t len;
+    unsigned char *key;
+    dnnl_primitive_t prim;
+} cache_entry;
+
+static cache_entry g_cache[CACHE_CAP];
+static int g_cache_n;
+static pthread_mutex_t g_cache_lock = PTHREAD_MUTEX_INITIALIZER;
+
+/* The cached primitive for key (NULL when absent). */
+static dnnl_primitive_t cache_get(const void *key, size_t len) {
+    dnnl_primitive_t p = NULL;
+    pthread_mutex_lock(&g_cache_lock);
+    for (int i = 0; i < g_cache_n; i++)
+        if (g_cache[i].len == len && !memcmp(g_cache[i].key, key, len)) {
+            p = g_cache[i].prim;
+            break;
+        }
+    pthread_mutex_unlock(&g_cache_lock);
+    return p;
+}
+
+/* Keeps p under key; returns false when the cache is full (the caller then owns p). */
+static bool cache_put(const void *key, size_t len, dnnl_primitive_t p) {
+    bool kept = false;
+    pthread_mutex_lock(&g_cache_lock);
+    if (g_cache_n < CACHE_CAP) {
+        unsigned char *k = malloc(len);
+        if (k) {
+            memcpy(k, key, len);
+            g_cache[g_cache_n++] = (cache_entry){len, k, p};
+            kept = true;
+        }
+    }
+    pthread_mutex_unlock(&g_cache_lock);
+    return kept;
+}
+
+/* Gets or makes the primitive of an op descriptor (NULL for a reorder: smd/dmd give it). */
+static pl_status cached_prim(const void *desc, size_t desc_len, const dnnl_memory_desc_t *smd,
+                             const dnnl_memory_desc_t *dmd, dnnl_primitive_t *out, bool *owned, const char *what) {
+    unsigned char key[3 * sizeof(dnnl_memory_desc_t) + 64];
+    size_t len;
+    if (desc) {
+        if (desc_len > sizeof key) return pl_err(PL_ERR_INTERNAL, "descriptor too large to cache");
+        memcpy(key, desc, desc_len);
+        len = desc_len;
+    } else {
+        memcpy(key, smd, sizeof *smd);
+        memcpy(key + sizeof *smd, dmd, sizeof *dmd);
+        len = 2 * sizeof *smd;
+    }
+    *owned = false;
+    *out = cache_get(key, len);
+    if (*out) return PL_OK;
     dnnl_engine_t eng = pl_dnnl_engine();
     dnnl_primitive_desc_t pd;
-    PL_DNNL(dnnl_reorder_primitive_desc_create(&pd, smd, eng, dmd, eng, NULL), "reorder");
+    if (desc) PL_DNNL(dnnl_primitive_desc_create(&pd, desc, NULL, eng, NULL), what);
+    else PL_DNNL(dnnl_reorder_primitive_desc_create(&pd, smd, eng, dmd, eng, NULL), what);
     dnnl_primitive_t p;
-    pl_status st = pl_dnnl_check(dnnl_primitive_create(&p, pd), "reorder primitive");
+    pl_status st = pl_dnnl_check(dnnl_primitive_create(&p, pd), what);
     dnnl_primitive_desc_destroy(pd);
     if (st != PL_OK) return st;
+    *out = p;
+    *owned = !cache_put(key, len, p);
+    return PL_OK;
+}
+
+pl_status pl_dnnl_reorder(pl_xrun *r, const dnnl_memory_desc_t *smd, void *src,
+                          const dnnl_memory_desc_t *dmd, void *dst) {
+    dnnl_primitive_t p;
+    bool owned;
+    PL_TRY(cached_prim(NULL, 0, smd, dmd, &p, &owned, "reorder"));
     pl_dnnl_arg a[2] = {{DNNL_ARG_FROM, smd, src}, {DNNL_ARG_TO, dmd, dst}};
-    st = pl_dnnl_exec(r, p, 2, a);
-    dnnl_primitive_destroy(p);
+    pl_status st = pl_dnnl_exec(r, p, 2, a);
+    if (owned) dnnl_primitive_destroy(p);
     return st;
 }
 
@@ -413,23 +484,22 @@ static bool fits_into(const pl_tensor *small, const pl_tensor *big) {
     return true;
 }
 
-static pl_status run_prim(pl_xrun *r, const void *desc, int n, const pl_dnnl_arg *args, const char *what) {
-    dnnl_primitive_desc_t pd;
-    PL_DNNL(dnnl_primitive_desc_create(&pd, desc, NULL, pl_dnnl_engine(), NULL), what);
+static pl_status run_prim(pl_xrun *r, const void *desc, size_t desc_len, int n, const pl_dnnl_arg *args,
+                          const char *what) {
     dnnl_primitive_t p;
-    pl_status st = pl_dnnl_check(dnnl_primitive_create(&p, pd), what);
-    dnnl_primitive_desc_destroy(pd);
-    if (st != PL_OK) return st;
-    st = pl_dnnl_exec(r, p, n, args);
-    dnnl_primitive_destroy(p);
+    bool owned;
+    PL_TRY(cached_prim(desc, desc_len, NULL, NULL, &p, &owned, what));
+    pl_status st = pl_dnnl_exec(r, p, n, args);
+    if (owned) dnnl_primitive_destroy(p);
     return st;
 }
 
 static pl_status eltwise(pl_xrun *r, const dnnl_memory_desc_t *md, void *data, dnnl_alg_kind_t alg, float a, float b) {
     dnnl_eltwise_desc_t d;
+    memset(&d, 0, sizeof d); /* the cache key is its bytes */
     PL_DNNL(dnnl_eltwise_forward_desc_init(&d, dnnl_forward_inference, alg, md, a, b), "eltwise descriptor");
     pl_dnnl_arg args[2] = {{DNNL_ARG_SRC, md, data}, {DNNL_ARG_DST, md, data}};
-    return run_prim(r, &d, 2, args, "eltwise");
+    return run_prim(r, &d, sizeof d, 2, args, "eltwise");
 }
 
 pl_status pl_dnnl_post_unfused(pl_xrun *r, const pl_xnode *xn) {
@@ -483,6 +553,7 @@ pl_status pl_dnnl_post_unfused(pl_xrun *r, const pl_xnode *xn) {
         PL_TRY(pl_xrun_dnnl_value(r, q->arg, &bmd, &bd, &b));
         dnnl_alg_kind_t alg = q->kind == PL_POST_MUL ? dnnl_binary_mul : dnnl_binary_add;
         dnnl_binary_desc_t d;
+        memset(&d, 0, sizeof d); /* the cache key is its bytes */
         if (fits_into(b, o)) {
             /* in place: dst = dst (op) b; b in dst's layout when of the same dims, else plain */
             dnnl_memory_desc_t smd;
@@ -505,7 +576,7 @@ pl_status pl_dnnl_post_unfused(pl_xrun *r, const pl_xnode *xn) {
             }
             PL_DNNL(dnnl_binary_desc_init(&d, alg, &omd, &smd, &omd), "binary descriptor");
             pl_dnnl_arg args[3] = {{DNNL_ARG_SRC_0, &omd, od}, {DNNL_ARG_SRC_1, &smd, sd}, {DNNL_ARG_DST, &omd, od}};
-            PL_TRY(run_prim(r, &d, 3, args, "binary"));
+            PL_TRY(run_prim(r, &d, sizeof d, 3, args, "binary"));
             continue;
         }
         /* widening (x * s with s the smaller output): out = b (op) old, in b's layout */
@@ -524,7 +595,7 @@ pl_status pl_dnnl_post_unfused(pl_xrun *r, const pl_xnode *xn) {
         PL_TRY(pl_xrun_dnnl_out(r, xn, 0, &bmd, PL_DT_FLOAT, b->rank, b->dims, &nd));
         PL_DNNL(dnnl_binary_desc_init(&d, alg, &bmd, &small, &bmd), "binary descriptor");
         pl_dnnl_arg args[3] = {{DNNL_ARG_SRC_0, &bmd, bd}, {DNNL_ARG_SRC_1, &small, copy}, {DNNL_ARG_DST, &bmd, nd}};
-        PL_TRY(run_prim(r, &d, 3, args, "binary"));
+        PL_TRY(run_prim(r, &d, sizeof d, 3, args, "binary"));
     }
     pl_xrun_post_done(r);
     return PL_OK;
