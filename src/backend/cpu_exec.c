@@ -726,6 +726,14 @@ pl_status pl_cpu_run_ex(pl_cpu_engine *ce, void **ctx_state_p, pl_node_hook hook
     for (int i = 0; st == PL_OK && i < n_outputs; i++) {
         int v = g->outputs[i];
         xslot *s = &r.slots[v];
+        /* the same value listed again: a copy of the first (which may have taken the value) */
+        int first = 0;
+        while (first < i && g->outputs[first] != v) first++;
+        if (first < i) {
+            st = pl_tensor_clone(outputs[first], &outputs[i]);
+            if (st != PL_OK) break;
+            continue;
+        }
         if (!s->t) {
             st = pl_err(PL_ERR_INVALID, "graph output '%s' has no value", g->values[v].name);
             break;
@@ -734,9 +742,6 @@ pl_status pl_cpu_run_ex(pl_cpu_engine *ce, void **ctx_state_p, pl_node_hook hook
         st = pl_xrun_value(&r, v, &plain);
         if (st != PL_OK) break;
         bool take = s->owned && !s->blocked && plain == s->t && plain->owns_data;
-        /* the same value may be listed twice among the outputs */
-        for (int j = 0; j < i; j++)
-            if (g->outputs[j] == v) take = false;
         if (take) {
             outputs[i] = s->t;
             s->owned = false;
