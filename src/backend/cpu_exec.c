@@ -355,7 +355,8 @@ static pl_status apply_binary(pl_xrun *r, pl_post_kind kind, int v, pl_tensor **
         return pl_err(PL_ERR_INTERNAL, "fused %s needs float tensors", pl_post_name(kind));
     float *o = out->data;
     const float *bd = b->data;
-    if (b->numel == out->numel) {
+    /* same shape: element by element (same count alone is not enough: [4,1] + [1,4] is [4,4]) */
+    if (b->rank == out->rank && !memcmp(b->dims, out->dims, (size_t)out->rank * sizeof *out->dims)) {
         if (kind == PL_POST_MUL)
             for (int64_t i = 0; i < out->numel; i++) o[i] *= bd[i];
         else
