@@ -373,21 +373,26 @@ static void test_residual_add_relu_fused(void **state) {
     }
 }
 
-/* The Add's other operand is larger than the conv output: the result takes its shape. */
+/* The Add's (or Mul's) other operand is larger than the conv output (the result takes its
+ * shape), or has as many elements in another shape. */
 static void test_add_that_widens(void **state) {
     (void)state;
-    static const int64_t z_dims[4] = {3, 4, 6, 6}, z2_dims[5] = {2, 1, 4, 6, 6};
-    for (int variant = 0; variant < 2; variant++) {
+    /* larger batch; more axes; as many elements but other axes ([4,1,6,6] + [1,4,6,6] is
+     * [4,4,6,6]); as many elements and one more axis */
+    static const int64_t z_dims[5][6] = {
+        {4, 3, 4, 6, 6}, {5, 2, 1, 4, 6, 6}, {4, 4, 1, 6, 6}, {5, 1, 1, 4, 6, 6}, {3, 4, 6, 6}};
+    for (int variant = 0; variant < 20; variant++) {
+        const int64_t *zd = z_dims[variant / 4];
         mb *b = mb_new(13);
         mb_input(b, "x", 4, X_DIMS);
-        mb_input(b, "z", variant ? 5 : 4, variant ? z2_dims : z_dims);
+        mb_input(b, "z", (int)zd[0], zd + 1);
         mb_init(b, "w", 4, W_DIMS, 0.5f, 0);
         mb_conv3(b, "conv", "x,w", "c");
-        mb_node(b, "Add", "add", variant ? "z,c" : "c,z", "s");
+        mb_node(b, variant % 4 < 2 ? "Add" : "Mul", "add", variant % 2 ? "z,c" : "c,z", "s");
         mb_node(b, "Relu", "relu", "s", "y");
         mb_output(b, "y");
         pl_model *m = mb_load(b);
-        pl_tensor *in[2] = {input_tensor(4, X_DIMS, 0), variant ? input_tensor(5, z2_dims, 1) : input_tensor(4, z_dims, 1)};
+        pl_tensor *in[2] = {input_tensor(4, X_DIMS, 0), input_tensor((int)zd[0], zd + 1, 1)};
         pl_engine *e = check_model(m, 2, in);
         pl_engine_destroy(e);
         pl_tensor_destroy(in[0]);
@@ -409,19 +414,45 @@ static void test_matmul_and_gemm_shapes(void **state) {
         mb_init(b, "B", 2, b_dims, 0.5f, 0);
         mb_init(b, "Bt", 2, bt_dims, 0.5f, 0);
         mb_init(b, "c", 1, c_dims, 0.5f, 0);
+        mb_input(b, "z1", 2, (const int64_t[2]){1, 3});
         mb_node(b, "MatMul", "mm", "a,B", "p");
         mb_node(b, "Add", "add", "p,z", "y");
         mb_node(b, "MatMul", "mm2", "Bt,a", "q");
         mb_node(b, "Add", "add2", "c,q", "y2");
+        mb_node(b, "MatMul", "mm3", "a,B", "p3");
+        mb_node(b, "Add", "add3", "p3,z1", "y3"); /* [3] + [1, 3] is [1, 3] */
+        mb_node(b, "MatMul", "mm4", "a,B", "p4");
+        mb_node(b, "Mul", "mul4", "z1,p4", "y4");
         mb_output(b, "y");
         mb_output(b, "y2");
+        mb_output(b, "y3");
+        mb_output(b, "y4");
         pl_model *m = mb_load(b);
-        pl_tensor *in[2] = {input_tensor(1, a_dims, 0), input_tensor(2, z_dims, 1)};
+        pl_tensor *in[3] = {input_tensor(1, a_dims, 0), input_tensor(2, z_dims, 1),
+                            input_tensor(2, (const int64_t[2]){1, 3}, 2)};
+        pl_engine *e = check_model(m, 3, in);
+        pl_engine_destroy(e);
+        for (int i = 0; i < 3; i++) pl_tensor_destroy(in[i]);
+        pl_model_destroy(m);
+    }
+    {
+        /* [2,2,4] x [4] is [2,2]; + [2,1] adds along the batch axis (oneDNN's problem is
+         * [2,2,1], where [2,1] would align with the rows) */
+        static const int64_t a_dims[3] = {2, 2, 4}, v_dims[1] = {4}, z_dims[2] = {2, 1};
+        mb *b = mb_new(13);
+        mb_input(b, "a", 3, a_dims);
+        mb_input(b, "z", 2, z_dims);
+        mb_init(b, "v", 1, v_dims, 0.5f, 0);
+        mb_node(b, "MatMul", "mm", "a,v", "p");
+        mb_node(b, "Add", "add", "p,z", "y");
+        mb_output(b, "y");
+        pl_model *m = mb_load(b);
+        pl_tensor *in[2] = {input_tensor(3, a_dims, 0), input_tensor(2, z_dims, 1)};
         pl_engine *e = check_model(m, 2, in);
+        assert_log(e, "fuse: Add 'add' into MatMul 'mm'");
         pl_engine_destroy(e);
         pl_tensor_destroy(in[0]);
         pl_tensor_destroy(in[1]);
-        pl_model_destroy(m);
     }
     static const int64_t c_shapes[5][3] = {{1, 3}, {2, 1, 3}, {2, 2, 1}, {2, 2, 3}, {0}};
     for (int k = 0; k < 5; k++) {
