@@ -75,7 +75,8 @@ static void mb_free(mb *b) {
     free(b);
 }
 
-/* A float value info; rank < 0: no shape; a dim < 0 is the symbol "N". */
+/* A float value info; rank < 0: no shape; a dim < 0 is the symbol "N" (dim 0), "C" (dim 1)
+ * or "S". */
 static Onnx__ValueInfoProto *mb_vi(mb *b, const char *name, int rank, const int64_t *dims) {
     assert_true(b->n_vi < MB_MAX);
     int k = b->n_vi++;
@@ -101,7 +102,7 @@ static Onnx__ValueInfoProto *mb_vi(mb *b, const char *name, int rank, const int6
             b->dims[k][d].dim_value = dims[d];
         } else {
             b->dims[k][d].value_case = ONNX__TENSOR_SHAPE_PROTO__DIMENSION__VALUE_DIM_PARAM;
-            b->dims[k][d].dim_param = "N";
+            b->dims[k][d].dim_param = d == 0 ? "N" : d == 1 ? "C" : "S";
         }
         b->dim_ptrs[k][d] = &b->dims[k][d];
     }

@@ -701,7 +701,9 @@ pl_status pl_cpu_run_ex(pl_cpu_engine *ce, void **ctx_state_p, pl_node_hook hook
         if (st == PL_OK) st = xn->tactic->run(&r, xn);
         if (st == PL_OK && xn->n_post && !r.post_done) st = post_plain(&r, xn);
         if (st != PL_OK) {
-            pl_err_prefix(st, "node '%s' (%s, %s)", xn->node->name, xn->op, xn->tactic->name);
+            /* as the reference executor words it; the tactic only for what is a bug */
+            if (st == PL_ERR_INTERNAL) pl_err_prefix(st, "node '%s' (%s, %s)", xn->node->name, xn->op, xn->tactic->name);
+            else pl_err_prefix(st, "node '%s' (%s)", xn->node->name, xn->op);
             break;
         }
         if (hook) {
