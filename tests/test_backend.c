@@ -36,6 +36,8 @@ typedef struct mb {
     int n_vi, n_attr;
     void *owned[256]; /* strings and arrays freed with the builder */
     int n_owned;
+    struct mb *subs[4]; /* builders of subgraphs, freed with this one */
+    int n_subs;
 } mb;
 
 static void *mb_own(mb *b, void *p) {
@@ -71,13 +73,14 @@ static mb *mb_new(int64_t opset) {
 }
 
 static void mb_free(mb *b) {
+    for (int i = 0; i < b->n_subs; i++) mb_free(b->subs[i]);
     for (int i = 0; i < b->n_owned; i++) free(b->owned[i]);
     free(b);
 }
 
 /* A float value info; rank < 0: no shape; a dim < 0 is the symbol "N" (dim 0), "C" (dim 1)
  * or "S". */
-static Onnx__ValueInfoProto *mb_vi(mb *b, const char *name, int rank, const int64_t *dims) {
+static Onnx__ValueInfoProto *mb_vi_typed(mb *b, const char *name, int elem, int rank, const int64_t *dims) {
     assert_true(b->n_vi < MB_MAX);
     int k = b->n_vi++;
     Onnx__ValueInfoProto *vi = &b->vis[k];
@@ -89,7 +92,7 @@ static Onnx__ValueInfoProto *mb_vi(mb *b, const char *name, int rank, const int6
     b->types[k].value_case = ONNX__TYPE_PROTO__VALUE_TENSOR_TYPE;
     b->types[k].tensor_type = &b->ttypes[k];
     b->ttypes[k].has_elem_type = 1;
-    b->ttypes[k].elem_type = PL_DT_FLOAT;
+    b->ttypes[k].elem_type = elem;
     if (rank < 0) return vi;
     onnx__tensor_shape_proto__init(&b->shapes[k]);
     b->ttypes[k].shape = &b->shapes[k];
@@ -107,6 +110,10 @@ static Onnx__ValueInfoProto *mb_vi(mb *b, const char *name, int rank, const int6
         b->dim_ptrs[k][d] = &b->dims[k][d];
     }
     return vi;
+}
+
+static Onnx__ValueInfoProto *mb_vi(mb *b, const char *name, int rank, const int64_t *dims) {
+    return mb_vi_typed(b, name, PL_DT_FLOAT, rank, dims);
 }
 
 static void mb_input(mb *b, const char *name, int rank, const int64_t *dims) {
@@ -192,6 +199,16 @@ static void mb_attr_float(mb *b, Onnx__NodeProto *n, const char *name, float v) 
     a->type = ONNX__ATTRIBUTE_PROTO__ATTRIBUTE_TYPE__FLOAT;
     a->has_f = 1;
     a->f = v;
+}
+
+/* A graph attribute holding sub's graph; sub is freed with b. */
+static void mb_attr_graph(mb *b, Onnx__NodeProto *n, const char *name, mb *sub) {
+    assert_true(b->n_subs < 4);
+    b->subs[b->n_subs++] = sub;
+    Onnx__AttributeProto *a = mb_attr(b, n, name);
+    a->has_type = 1;
+    a->type = ONNX__ATTRIBUTE_PROTO__ATTRIBUTE_TYPE__GRAPH;
+    a->g = &sub->graph;
 }
 
 static pl_model *mb_load(mb *b) {
@@ -454,6 +471,7 @@ static void test_matmul_and_gemm_shapes(void **state) {
         pl_engine_destroy(e);
         pl_tensor_destroy(in[0]);
         pl_tensor_destroy(in[1]);
+        pl_model_destroy(m);
     }
     static const int64_t c_shapes[5][3] = {{1, 3}, {2, 1, 3}, {2, 2, 1}, {2, 2, 3}, {0}};
     for (int k = 0; k < 5; k++) {
@@ -597,6 +615,46 @@ static void test_output_listed_twice(void **state) {
     pl_engine *e = check_model(m, 1, &x);
     pl_engine_destroy(e);
     pl_tensor_destroy(x);
+    pl_model_destroy(m);
+}
+
+/* If branches read outer values: a conv output (so its Relu is not fused) and a fused
+ * node's output (kept in oneDNN's layout until the If needs it plain). */
+static void test_if_reads_outer_values(void **state) {
+    (void)state;
+    mb *b = mb_new(13);
+    mb_input(b, "x", 4, X_DIMS);
+    b->in_ptrs[b->graph.n_input++] = mb_vi_typed(b, "cond", PL_DT_BOOL, 0, NULL);
+    mb_init(b, "w1", 4, W_DIMS, 0.5f, 0);
+    mb_init(b, "w2", 4, W_DIMS, 0.3f, 0);
+    mb_conv3(b, "conv1", "x,w1", "c1");
+    mb_node(b, "Relu", "relu1", "c1", "r1");
+    mb_conv3(b, "conv2", "x,w2", "c2");
+    mb_node(b, "Relu", "relu2", "c2", "r2");
+    mb *then_b = mb_new(13), *else_b = mb_new(13);
+    then_b->graph.name = "then";
+    mb_node(then_b, "Add", "t_add", "c1,r2", "t_out");
+    mb_output(then_b, "t_out");
+    else_b->graph.name = "else";
+    mb_node(else_b, "Sub", "e_sub", "r2,r1", "e_out");
+    mb_output(else_b, "e_out");
+    Onnx__NodeProto *n = mb_node(b, "If", "if", "cond", "y");
+    mb_attr_graph(b, n, "then_branch", then_b);
+    mb_attr_graph(b, n, "else_branch", else_b);
+    mb_output(b, "y");
+    pl_model *m = mb_load(b);
+    for (int c = 0; c < 2; c++) {
+        pl_tensor *cond = NULL;
+        assert_int_equal(pl_tensor_create(PL_DT_BOOL, 0, NULL, &cond), PL_OK);
+        *(uint8_t *)pl_tensor_data(cond) = (uint8_t)c;
+        pl_tensor *in[2] = {input_tensor(4, X_DIMS, 0), cond};
+        pl_engine *e = check_model(m, 2, in);
+        assert_log(e, "fuse: Relu 'relu2' into Conv 'conv2'");
+        assert_false(log_has(e, "fuse: Relu 'relu1'"));
+        pl_engine_destroy(e);
+        pl_tensor_destroy(in[0]);
+        pl_tensor_destroy(in[1]);
+    }
     pl_model_destroy(m);
 }
 
@@ -745,6 +803,7 @@ int main(void) {
         cmocka_unit_test(test_dead_code_removed),
         cmocka_unit_test(test_output_read_by_another_node),
         cmocka_unit_test(test_output_listed_twice),
+        cmocka_unit_test(test_if_reads_outer_values),
         cmocka_unit_test(test_two_threads_one_engine),
         cmocka_unit_test(test_batch_change),
         cmocka_unit_test(test_wrong_channel_count),
