@@ -206,6 +206,23 @@ pl_status pl_engine_build(const pl_model *model, const pl_build_options *options
                           pl_engine **out);
 void pl_engine_destroy(pl_engine *engine);
 
+/* What the cpu backend made of the model (`plaster info --passes`). The pass log: one line per
+ * pass summary ("fuse: 3 node(s) fused ...") and, indented by two spaces, one per change
+ * ("  fuse: Relu 'r1' into Conv 'c1' (post-op relu)"), then the tactic counts; 0 lines for the
+ * reference backend. Lines are borrowed from the engine; NULL for an index out of range. */
+int pl_engine_pass_log_count(const pl_engine *engine);
+const char *pl_engine_pass_log(const pl_engine *engine, int index);
+/* Nodes the engine runs, in order: for the cpu backend the live nodes of its optimized graph,
+ * for the reference backend the model's top-level nodes. */
+int pl_engine_node_count(const pl_engine *engine);
+/* Node `index`: op type, node name and the tactic that runs it ("reference", "onednn:conv",
+ * ...), all borrowed, and the number of fused post-ops; any output pointer may be NULL.
+ * PL_ERR_INVALID for an index out of range. */
+pl_status pl_engine_node_get(const pl_engine *engine, int index, const char **op, const char **name,
+                             const char **tactic, int *n_post);
+/* Name of fused post-op k of node `index` ("relu", "add", "sum", ...); NULL out of range. */
+const char *pl_engine_node_post(const pl_engine *engine, int index, int k);
+
 /* An execution context holds per-run state; several may share one engine. */
 pl_status pl_context_create(pl_engine *engine, pl_context **out);
 void pl_context_destroy(pl_context *ctx);

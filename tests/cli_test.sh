@@ -49,9 +49,37 @@ expect 1 "output-dir is required"  -- "$PLASTER" run "$M/relu.onnx" --input-dir 
 expect 1 "unknown command"         -- "$PLASTER" frobnicate
 expect 1 "--format must be"        -- "$PLASTER" run "$M/relu.onnx" --input-dir "$M/good" --output-dir "$T/o" --format xml
 expect 2 "FrobnicateTensor"        -- "$PLASTER" info "$M/unsupported_op.onnx" --json
+expect 1 "unknown backend 'nosuch'" -- "$PLASTER" run "$M/relu.onnx" --input-dir "$M/good" --output-dir "$T/o" --backend nosuch
+expect 1 "unknown backend 'nosuch'" -- "$PLASTER" conformance --backend nosuch
+
+# the cpu backend reports bad models and inputs in the reference's words, on one line
+same_error() {
+    local model=$1 dir=$2
+    "$PLASTER" run "$M/$model" --input-dir "$M/$dir" --output-dir "$T/o" >/dev/null 2>"$T/err_ref"
+    local rc_ref=$?
+    "$PLASTER" run "$M/$model" --input-dir "$M/$dir" --output-dir "$T/o" --backend cpu >/dev/null 2>"$T/err_cpu"
+    local rc_cpu=$?
+    # an unsupported op is named with the backend that lacks it
+    sed -i 's/by the reference backend/by the cpu backend/' "$T/err_ref"
+    if [ "$rc_ref" -eq "$rc_cpu" ] && [ "$rc_ref" -ne 0 ] && [ "$(wc -l <"$T/err_cpu")" -eq 1 ] && cmp -s "$T/err_ref" "$T/err_cpu"; then
+        pass=$((pass + 1))
+    else
+        fail=$((fail + 1))
+        echo "FAIL: --backend cpu on $model/$dir: exit $rc_cpu (reference $rc_ref)"
+        sed 's/^/    ref: /' "$T/err_ref"
+        sed 's/^/    cpu: /' "$T/err_cpu"
+    fi
+}
+for pair in empty.onnx:good text.onnx:good truncated.onnx:good relu.onnx:too_many relu.onnx:empty_dir \
+            relu.onnx:wrong_type relu.onnx:wrong_rank relu.onnx:wrong_dim relu.onnx:huge_input \
+            overflow_init.onnx:good missing_external.onnx:good unknown_domain.onnx:good \
+            unsupported_op.onnx:good undefined_input.onnx:good hostile_shape.onnx:hostile_in; do
+    same_error "${pair%%:*}" "${pair#*:}"
+done
 
 # good paths: run writes the output; info and --help and --version work
-if "$PLASTER" run "$M/relu.onnx" --input-dir "$M/good" --output-dir "$T/ok" --quiet && [ -f "$T/ok/output_0.pb" ]; then
+if "$PLASTER" run "$M/relu.onnx" --input-dir "$M/good" --output-dir "$T/ok" --quiet && [ -f "$T/ok/output_0.pb" ] &&
+   "$PLASTER" run "$M/relu.onnx" --input-dir "$M/good" --output-dir "$T/okc" --backend cpu --quiet && cmp -s "$T/ok/output_0.pb" "$T/okc/output_0.pb"; then
     pass=$((pass + 1))
 else
     fail=$((fail + 1)); echo "FAIL: good run"
@@ -67,6 +95,14 @@ if /usr/bin/python3 -c "import json,sys; d=json.load(open(sys.argv[1])); assert 
     pass=$((pass + 1))
 else
     fail=$((fail + 1)); echo "FAIL: info --json"; cat "$T/info.json"
+fi
+# info --passes: the cpu engine's pass log, node counts and tactics
+"$PLASTER" info "$M/relu.onnx" --passes --json >"$T/passes.json"
+if /usr/bin/python3 -c "import json,sys; p=json.load(open(sys.argv[1]))['passes']; assert p['nodes_before']==1 and p['nodes_after']==1 and any(l.startswith('fuse:') for l in p['log']) and p['tactics'][0]['op']=='Relu' and p['nodes'][0]['tactic']==p['tactics'][0]['tactic']" "$T/passes.json" &&
+   "$PLASTER" info "$M/relu.onnx" --passes --verbose | grep -q "^  nodes: 1 before, 1 after"; then
+    pass=$((pass + 1))
+else
+    fail=$((fail + 1)); echo "FAIL: info --passes"; cat "$T/passes.json"
 fi
 # model-local functions are inlined, with the caller's attribute values
 if "$PLASTER" run "$M/function.onnx" --input-dir "$M/function_in" --output-dir "$T/fn" --format npy --quiet &&

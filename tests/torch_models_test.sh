@@ -1,6 +1,7 @@
 #!/usr/bin/env bash
 # Exports real architectures with Debian's PyTorch (bench/models/export.py) and checks that
-# `plaster run` matches PyTorch's own outputs within rtol 1e-3 (atol 1e-4); then checks the size
+# `plaster run` matches PyTorch's own outputs within rtol 1e-3 (atol 1e-4), on the reference
+# backend and on the cpu backend (default threads, then 2 threads); then checks the size
 # analysis of ResNet-50 against its published figures (about 4.1 GMACs, 25.56 M parameters).
 # usage: tests/torch_models_test.sh PLASTER MODELS_DIR
 set -eu
@@ -9,6 +10,8 @@ DIR=$2
 ROOT=$(cd "$(dirname "$0")/.." && pwd)
 /usr/bin/python3 "$ROOT/bench/models/export.py" "$DIR" --set test
 "$PLASTER" conformance "$DIR" --rtol 1e-3 --atol 1e-4 --verbose --quiet
+"$PLASTER" conformance "$DIR" --rtol 1e-3 --atol 1e-4 --verbose --quiet --backend cpu
+"$PLASTER" conformance "$DIR" --rtol 1e-3 --atol 1e-4 --verbose --quiet --backend cpu --threads 2
 "$PLASTER" info "$DIR/resnet50/model.onnx" --size --json >"$DIR/resnet50-size.json"
 /usr/bin/python3 - "$DIR/resnet50-size.json" <<'PY'
 import json, sys

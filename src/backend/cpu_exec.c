@@ -434,7 +434,8 @@ static pl_status apply_binary(pl_xrun *r, pl_post_kind kind, int v, pl_tensor **
         return pl_err(PL_ERR_INTERNAL, "fused %s needs float tensors", pl_post_name(kind));
     float *o = out->data;
     const float *bd = b->data;
-    if (b->numel == out->numel) {
+    /* same shape: element by element (same count alone is not enough: [4,1] + [1,4] is [4,4]) */
+    if (b->rank == out->rank && !memcmp(b->dims, out->dims, (size_t)out->rank * sizeof *out->dims)) {
         if (kind == PL_POST_MUL)
             for (int64_t i = 0; i < out->numel; i++) o[i] *= bd[i];
         else
@@ -814,7 +815,9 @@ pl_status pl_cpu_run_ex(pl_cpu_engine *ce, void **ctx_state_p, pl_node_hook hook
         if (st == PL_OK) st = xn->tactic->run(&r, xn);
         if (st == PL_OK && xn->n_post && !r.post_done) st = post_plain(&r, xn);
         if (st != PL_OK) {
-            pl_err_prefix(st, "node '%s' (%s, %s)", xn->node->name, xn->op, xn->tactic->name);
+            /* as the reference executor words it; the tactic only for what is a bug */
+            if (st == PL_ERR_INTERNAL) pl_err_prefix(st, "node '%s' (%s, %s)", xn->node->name, xn->op, xn->tactic->name);
+            else pl_err_prefix(st, "node '%s' (%s)", xn->node->name, xn->op);
             break;
         }
         if (hook) {
@@ -840,6 +843,14 @@ pl_status pl_cpu_run_ex(pl_cpu_engine *ce, void **ctx_state_p, pl_node_hook hook
     for (int i = 0; st == PL_OK && i < n_outputs; i++) {
         int v = g->outputs[i];
         xslot *s = &r.slots[v];
+        /* the same value listed again: a copy of the first (which may have taken the value) */
+        int first = 0;
+        while (first < i && g->outputs[first] != v) first++;
+        if (first < i) {
+            st = pl_tensor_clone(outputs[first], &outputs[i]);
+            if (st != PL_OK) break;
+            continue;
+        }
         if (!s->t) {
             st = pl_err(PL_ERR_INVALID, "graph output '%s' has no value", g->values[v].name);
             break;
@@ -848,9 +859,6 @@ pl_status pl_cpu_run_ex(pl_cpu_engine *ce, void **ctx_state_p, pl_node_hook hook
         st = pl_xrun_value(&r, v, &plain);
         if (st != PL_OK) break;
         bool take = s->owned && !s->embedded && !s->blocked && plain == s->t && plain->owns_data;
-        /* the same value may be listed twice among the outputs */
-        for (int j = 0; j < i; j++)
-            if (g->outputs[j] == v) take = false;
         if (take) {
             outputs[i] = s->t;
             s->owned = false;

@@ -153,6 +153,56 @@ void pl_engine_destroy(pl_engine *e) {
     free(e);
 }
 
+int pl_engine_pass_log_count(const pl_engine *e) { return e && e->cpu ? e->cpu->xg->n_log : 0; }
+
+const char *pl_engine_pass_log(const pl_engine *e, int i) {
+    if (!e || !e->cpu || i < 0 || i >= e->cpu->xg->n_log) return NULL;
+    return e->cpu->xg->log[i];
+}
+
+int pl_engine_node_count(const pl_engine *e) {
+    if (!e) return 0;
+    if (!e->cpu) return e->model->graph->n_nodes;
+    int n = 0;
+    for (int k = 0; k < e->cpu->xg->n_nodes; k++) n += !e->cpu->xg->nodes[k].dead;
+    return n;
+}
+
+/* The index-th live node of the cpu engine's x-graph, or NULL. */
+static const pl_xnode *live_xnode(const pl_engine *e, int index) {
+    const pl_xgraph *xg = e->cpu->xg;
+    for (int k = 0, n = 0; k < xg->n_nodes && index >= 0; k++) {
+        if (xg->nodes[k].dead) continue;
+        if (n++ == index) return &xg->nodes[k];
+    }
+    return NULL;
+}
+
+pl_status pl_engine_node_get(const pl_engine *e, int index, const char **op, const char **name,
+                             const char **tactic, int *n_post) {
+    const pl_node *node = NULL;
+    const pl_xnode *xn = NULL;
+    if (e && e->cpu) {
+        xn = live_xnode(e, index);
+        node = xn ? xn->node : NULL;
+    } else if (e && index >= 0 && index < e->model->graph->n_nodes) {
+        node = &e->model->graph->nodes[index];
+    }
+    if (!node) return pl_err(PL_ERR_INVALID, "node index %d out of range (the engine runs %d nodes)", index,
+                             pl_engine_node_count(e));
+    if (op) *op = node->op_type;
+    if (name) *name = node->name;
+    if (tactic) *tactic = xn && xn->tactic ? xn->tactic->name : "reference";
+    if (n_post) *n_post = xn ? xn->n_post : 0;
+    return PL_OK;
+}
+
+const char *pl_engine_node_post(const pl_engine *e, int index, int k) {
+    const pl_xnode *xn = e && e->cpu ? live_xnode(e, index) : NULL;
+    if (!xn || k < 0 || k >= xn->n_post) return NULL;
+    return pl_post_name(xn->post[k].kind);
+}
+
 pl_status pl_context_create(pl_engine *e, pl_context **out) {
     *out = calloc(1, sizeof **out);
     if (!*out) return pl_err(PL_ERR_NOMEM, "out of memory");

@@ -11,10 +11,11 @@
 #define DEFAULT_GLOB "/usr/share/libonnx-testdata/data/*/*"
 
 static const char *conformance_help =
-    "usage: plaster conformance [CASE_DIR...] [--rtol R] [--atol A] [--json] [--quiet] [--verbose]\n"
+    "usage: plaster conformance [CASE_DIR...] [--backend reference|cpu] [--threads N] [--rtol R]\n"
+    "                           [--atol A] [--json] [--quiet] [--verbose]\n"
     "\n"
     "Runs ONNX backend-test case folders (model.onnx + test_data_set_*/input_*.pb, output_*.pb)\n"
-    "on the reference executor and compares every output with the expected one, as\n"
+    "on the reference executor (or the backend named) and compares every output with the expected one, as\n"
     "numpy.isclose(got, expected, rtol, atol) for floats and exactly otherwise. A folder holding\n"
     "case folders is expanded. Default: every case under " DEFAULT_GLOB "\n"
     "(Debian's libonnx-testdata).\n"
@@ -27,6 +28,8 @@ static const char *conformance_help =
     "Prints one line per failure, a pass rate per folder, and last 'N passed, M failed, K skipped'.\n"
     "\n"
     "options:\n"
+    "  --backend B   reference (default) or cpu (the optimized engine: graph passes, oneDNN)\n"
+    "  --threads N   threads per inference (default: OpenMP's default)\n"
     "  --rtol R      relative tolerance (default 1e-3)\n"
     "  --atol A      absolute tolerance (default 1e-5)\n"
     "  --json        print results as JSON (every case with its status and reason)\n"
@@ -156,7 +159,8 @@ static case_result run_set(const pl_model *m, pl_context *ctx, const char *set, 
     return r;
 }
 
-static case_result run_case(const char *dir, double rtol, double atol, char *why, size_t why_size) {
+static case_result run_case(const char *dir, const char *backend, int threads, double rtol, double atol,
+                            char *why, size_t why_size) {
     char p[4096];
     snprintf(p, sizeof p, "%s/model.onnx", dir);
     if (!exists(p)) {
@@ -178,7 +182,8 @@ static case_result run_case(const char *dir, double rtol, double atol, char *why
         return CASE_SKIP;
     }
     case_result r = CASE_PASS;
-    if (pl_engine_build(m, NULL, &e) != PL_OK || pl_context_create(e, &ctx) != PL_OK) {
+    pl_build_options opt = {.backend = backend, .threads = threads};
+    if (pl_engine_build(m, &opt, &e) != PL_OK || pl_context_create(e, &ctx) != PL_OK) {
         snprintf(why, why_size, "%s", pl_last_error());
         r = CASE_FAIL;
     }
@@ -260,6 +265,9 @@ static const char *base_of(const char *c) {
 
 int cmd_conformance(int argc, char **argv) {
     double rtol = 1e-3, atol = 1e-5;
+    const char *backend = "reference";
+    int threads = 0;
+    bool any_path = false;
     bool json = false, quiet = false, verbose = false;
     char **cases = NULL;
     int n = 0, cap = 0;
@@ -273,17 +281,21 @@ int cmd_conformance(int argc, char **argv) {
             return 0;
         } else if (!strcmp(a, "--rtol") && i + 1 < argc) rtol = atof(argv[++i]);
         else if (!strcmp(a, "--atol") && i + 1 < argc) atol = atof(argv[++i]);
-        else if (!strcmp(a, "--json")) json = true;
+        else if (!strcmp(a, "--backend") && i + 1 < argc) backend = argv[++i];
+        else if (!strcmp(a, "--threads") && i + 1 < argc) {
+            char *end;
+            long t = strtol(argv[++i], &end, 10);
+            if (*end || t < 0 || t > 4096) return cli_usage_error("conformance", "--threads must be 0..4096");
+            threads = (int)t;
+        } else if (!strcmp(a, "--json")) json = true;
         else if (!strcmp(a, "--quiet")) quiet = true;
         else if (!strcmp(a, "--verbose")) verbose = true;
         else if (a[0] == '-' && a[1]) return cli_usage_error("conformance", "unknown or incomplete option '%s'", a);
-        else if (collect(a, &cases, &n, &cap)) return cli_usage_error("conformance", "out of memory");
+        else if ((any_path = true) && collect(a, &cases, &n, &cap)) return cli_usage_error("conformance", "out of memory");
     }
-    if (n == 0 && argc > 1) {
-        bool any_path = false;
-        for (int i = 1; i < argc; i++) any_path |= argv[i][0] != '-';
-        if (any_path) return cli_usage_error("conformance", "no case folders found");
-    }
+    if (strcmp(backend, "reference") && strcmp(backend, "cpu"))
+        return cli_usage_error("conformance", "unknown backend '%s' (known: reference, cpu)", backend);
+    if (n == 0 && any_path) return cli_usage_error("conformance", "no case folders found");
     if (n == 0) {
         glob_t g;
         if (glob(DEFAULT_GLOB, GLOB_ONLYDIR, NULL, &g) != 0) {
@@ -302,7 +314,7 @@ int cmd_conformance(int argc, char **argv) {
     for (int i = 0; i < n; i++) {
         if (tty) fprintf(stderr, "\r\033[K[%d/%d] %s", i + 1, n, base_of(cases[i]));
         char why[2048] = "";
-        case_result r = run_case(cases[i], rtol, atol, why, sizeof why);
+        case_result r = run_case(cases[i], backend, threads, rtol, atol, why, sizeof why);
         char folder[128];
         folder_of(cases[i], folder, sizeof folder);
         int k = 0;
@@ -336,7 +348,9 @@ int cmd_conformance(int argc, char **argv) {
             cli_json_string(stdout, folders[k]);
             printf(": {\"passed\": %d, \"failed\": %d, \"skipped\": %d}", fp[k], ff[k], fs[k]);
         }
-        printf("}, \"passed\": %d, \"failed\": %d, \"skipped\": %d, \"rtol\": %g, \"atol\": %g}\n", passed,
+        printf("}, \"backend\": ");
+        cli_json_string(stdout, backend);
+        printf(", \"passed\": %d, \"failed\": %d, \"skipped\": %d, \"rtol\": %g, \"atol\": %g}\n", passed,
                failed, skipped, rtol, atol);
     } else {
         for (int k = 0; k < nf; k++) {

@@ -5,7 +5,7 @@
 #include <string.h>
 
 static const char *info_help =
-    "usage: plaster info MODEL [--size] [--batch N] [--json]\n"
+    "usage: plaster info MODEL [--size] [--batch N] [--passes] [--verbose] [--json]\n"
     "\n"
     "Describes an ONNX model: graph inputs and outputs with types and shapes (symbolic dims by\n"
     "name), IR version, opset imports, producer, metadata, the op histogram (subgraphs\n"
@@ -18,10 +18,19 @@ static const char *info_help =
     "intensity; and in total: MACs and FLOPs, what the parameters weigh at fp32/bf16/fp16/int8,\n"
     "and the peak activation memory. Convention: a multiply-add is one MAC, FLOPs = 2 x MACs.\n"
     "\n"
+    "With --passes it builds the cpu backend's engine (first accepted tactic per node, no\n"
+    "timing) and shows what its graph passes did: one summary line per pass (eliminate, fold,\n"
+    "bn-fold, fuse, dce), the node count before and after, and the tactic chosen per op type\n"
+    "with the post-ops fused into those nodes. --verbose adds the passes' detail lines (one per\n"
+    "node removed, folded or fused) and every node of the optimized graph with its tactic.\n"
+    "A model with an unsupported op gets no passes section (exit status 2 as below).\n"
+    "\n"
     "options:\n"
     "  --size       measure the size of the model per layer (one reference run)\n"
     "  --batch N    batch size bound to symbolic dim 0 for --size (default 1)\n"
-    "  --json       print the same as one JSON object\n"
+    "  --passes     build the cpu backend and report its passes and tactics\n"
+    "  --verbose    with --passes: every pass detail line and every optimized node\n"
+    "  --json       print the same as one JSON object (--passes: all log lines and nodes)\n"
     "\n"
     "exit status: 0 when the model loads and every op is supported, 2 when some op is not,\n"
     "1 on any other error.\n";
@@ -119,9 +128,97 @@ static void size_json(const pl_size_report *r) {
     printf("]}");
 }
 
+/* One row of the per-op tactic table of --passes. */
+typedef struct tactic_row {
+    const char *op, *tactic;
+    int count, fused; /* nodes, and how many of them carry post-ops */
+} tactic_row;
+
+/* Groups the engine's nodes by (op, tactic); returns the row count (rows malloc'ed in *out). */
+static int tactic_rows(const pl_engine *e, tactic_row **out) {
+    int n = pl_engine_node_count(e), nr = 0;
+    tactic_row *rows = calloc(n ? (size_t)n : 1, sizeof *rows);
+    for (int i = 0; rows && i < n; i++) {
+        const char *op, *tactic;
+        int n_post;
+        if (pl_engine_node_get(e, i, &op, NULL, &tactic, &n_post) != PL_OK) continue;
+        int k = 0;
+        while (k < nr && (strcmp(rows[k].op, op) || strcmp(rows[k].tactic, tactic))) k++;
+        if (k == nr) rows[nr++] = (tactic_row){.op = op, .tactic = tactic};
+        rows[k].count++;
+        rows[k].fused += n_post > 0;
+    }
+    *out = rows;
+    return rows ? nr : 0;
+}
+
+static void passes_text(const pl_engine *e, int64_t nodes_before, bool verbose) {
+    printf("\npasses (cpu backend, tactics not timed):\n");
+    for (int i = 0; i < pl_engine_pass_log_count(e); i++) {
+        const char *l = pl_engine_pass_log(e, i);
+        if (verbose || l[0] != ' ') printf("  %s\n", l);
+    }
+    printf("  nodes: %lld before, %d after\n", (long long)nodes_before, pl_engine_node_count(e));
+    tactic_row *rows;
+    int nr = tactic_rows(e, &rows);
+    printf("  %-24s %-20s %6s %s\n", "op", "tactic", "nodes", "with post-ops");
+    for (int k = 0; k < nr; k++)
+        printf("  %-24s %-20s %6d %d\n", rows[k].op, rows[k].tactic, rows[k].count, rows[k].fused);
+    free(rows);
+    if (!verbose) return;
+    printf("  optimized graph:\n");
+    for (int i = 0; i < pl_engine_node_count(e); i++) {
+        const char *op, *name, *tactic;
+        int n_post;
+        pl_engine_node_get(e, i, &op, &name, &tactic, &n_post);
+        printf("  %-5d %-20s %-28s %-16s", i, op, name, tactic);
+        for (int k = 0; k < n_post; k++) printf(" +%s", pl_engine_node_post(e, i, k));
+        printf("\n");
+    }
+}
+
+static void passes_json(const pl_engine *e, int64_t nodes_before) {
+    printf(",\n  \"passes\": {\"backend\": \"cpu\", \"tactics_timed\": false, \"nodes_before\": %lld, \"nodes_after\": %d, \"log\": [",
+           (long long)nodes_before, pl_engine_node_count(e));
+    for (int i = 0; i < pl_engine_pass_log_count(e); i++) {
+        printf("%s\n    ", i ? "," : "");
+        cli_json_string(stdout, pl_engine_pass_log(e, i));
+    }
+    printf("],\n    \"tactics\": [");
+    tactic_row *rows;
+    int nr = tactic_rows(e, &rows);
+    for (int k = 0; k < nr; k++) {
+        printf("%s{\"op\": ", k ? ", " : "");
+        cli_json_string(stdout, rows[k].op);
+        printf(", \"tactic\": ");
+        cli_json_string(stdout, rows[k].tactic);
+        printf(", \"nodes\": %d, \"with_post_ops\": %d}", rows[k].count, rows[k].fused);
+    }
+    free(rows);
+    printf("],\n    \"nodes\": [");
+    for (int i = 0; i < pl_engine_node_count(e); i++) {
+        const char *op, *name, *tactic;
+        int n_post;
+        pl_engine_node_get(e, i, &op, &name, &tactic, &n_post);
+        printf("%s\n      {\"op\": ", i ? "," : "");
+        cli_json_string(stdout, op);
+        printf(", \"name\": ");
+        cli_json_string(stdout, name);
+        printf(", \"tactic\": ");
+        cli_json_string(stdout, tactic);
+        printf(", \"post_ops\": [");
+        for (int k = 0; k < n_post; k++) {
+            printf("%s", k ? ", " : "");
+            cli_json_string(stdout, pl_engine_node_post(e, i, k));
+        }
+        printf("]}");
+    }
+    printf("]}");
+}
+
 int cmd_info(int argc, char **argv) {
     const char *path = NULL;
-    bool json = false, size = false;
+    bool json = false, size = false, passes = false, verbose = false;
     long long batch = 1;
     for (int i = 1; i < argc; i++) {
         if (cli_is_help(argv[i])) {
@@ -132,6 +229,8 @@ int cmd_info(int argc, char **argv) {
             return 0;
         } else if (!strcmp(argv[i], "--json")) json = true;
         else if (!strcmp(argv[i], "--size")) size = true;
+        else if (!strcmp(argv[i], "--passes")) passes = true;
+        else if (!strcmp(argv[i], "--verbose")) verbose = true;
         else if (!strcmp(argv[i], "--batch") && i + 1 < argc) {
             char *end;
             batch = strtoll(argv[++i], &end, 10);
@@ -162,6 +261,16 @@ int cmd_info(int argc, char **argv) {
         int ok;
         pl_model_op_get(m, i, &op, &count, &ok);
         unsupported += !ok;
+    }
+    pl_engine *engine = NULL;
+    if (passes && !unsupported) {
+        pl_build_options bo = {.backend = "cpu"};
+        st = pl_engine_build(m, &bo, &engine);
+        if (st != PL_OK) {
+            pl_size_report_destroy(sz);
+            pl_model_destroy(m);
+            return cli_fail("info", st);
+        }
     }
     if (json) {
         printf("{\n  \"model\": ");
@@ -206,6 +315,7 @@ int cmd_info(int argc, char **argv) {
         }
         printf("],\n  \"all_ops_supported\": %s", unsupported ? "false" : "true");
         if (sz) size_json(sz);
+        if (engine) passes_json(engine, s.node_count);
         printf("\n}\n");
     } else {
         printf("model:      %s\n", path);
@@ -240,6 +350,7 @@ int cmd_info(int argc, char **argv) {
         if (unsupported) printf("support:    %d op type(s) not supported (marked above)\n", unsupported);
         else printf("support:    every op is supported\n");
         if (sz) size_text(sz);
+        if (engine) passes_text(engine, s.node_count, verbose);
     }
     if (unsupported) {
         fprintf(stderr, "plaster info: %s: %d op type(s) not supported:", path, unsupported);
@@ -252,6 +363,7 @@ int cmd_info(int argc, char **argv) {
         }
         fprintf(stderr, "\n");
     }
+    pl_engine_destroy(engine);
     pl_size_report_destroy(sz);
     pl_model_destroy(m);
     return unsupported ? 2 : 0;

@@ -68,6 +68,8 @@ int cmd_run(int argc, char **argv) {
     }
     if (!model_path) return cli_usage_error("run", "no MODEL given");
     if (!out_dir) return cli_usage_error("run", "--output-dir is required");
+    if (strcmp(backend, "reference") && strcmp(backend, "cpu"))
+        return cli_usage_error("run", "unknown backend '%s' (known: reference, cpu)", backend);
     bool npy = !strcmp(format, "npy");
     if (!npy && strcmp(format, "pb")) return cli_usage_error("run", "--format must be pb or npy, not '%s'", format);
     const char *ext = npy ? "npy" : "pb";

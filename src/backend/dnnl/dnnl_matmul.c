@@ -197,6 +197,17 @@ static pl_status make_prim(pl_xrun *r, pl_xnode *xn, const pl_tensor *b, const m
     return PL_OK;
 }
 
+/* With a 1-D operand the ONNX output has fewer axes than oneDNN's problem ([2,2,4] x [4] is
+ * [2,2], the problem [2,2,1]), so a post-op operand aligned to the right of one is not aligned
+ * to the right of the other ([2,1] adds along the batch in ONNX, along the rows in oneDNN) and
+ * one with more axes widens the result ([3] + [1,3] is [1,3]): such nodes run on the reference
+ * kernel, whose post-ops the executor applies with numpy broadcasting. */
+static bool has_operand_post(const pl_xnode *xn) {
+    for (int p = 0; p < xn->n_post; p++)
+        if (xn->post[p].arg >= 0) return true;
+    return false;
+}
+
 static pl_status matmul_run(pl_xrun *r, pl_xnode *xn) {
     const pl_tensor *a, *b;
     PL_TRY(pl_xrun_in(r, xn, 0, &a));
@@ -204,6 +215,7 @@ static pl_status matmul_run(pl_xrun *r, pl_xnode *xn) {
     mm_shape s;
     if (!a || !b || a->dtype != PL_DT_FLOAT || b->dtype != PL_DT_FLOAT || !mm_geometry(xn, a, b, &s))
         return pl_tactic_reference.run(r, xn);
+    if (s.out_rank < s.rank && has_operand_post(xn)) return pl_tactic_reference.run(r, xn);
     int64_t key[64];
     int key_len;
     PL_TRY(pl_dnnl_key(r, xn, key, &key_len));

@@ -251,6 +251,8 @@ pl_status pl_dnnl_attr(pl_xrun *r, const pl_xnode *xn, int rank, const int64_t *
                 if (bd[d] != 1 && bd[d] != out_dims[d]) st = pl_err(PL_ERR_UNSUPPORTED, "post-op operand does not fit");
             }
             if (st != PL_OK) break;
+            /* (same rank too: a residual of lower rank is read as a binary operand, since a
+             * reorder cannot change the rank) */
             if (q->kind != PL_POST_MUL && b->numel == numel && b->rank == rank && *sum_value < 0 && !xn->node->domain[0] &&
                 !pl_xrun_graph(r)->consts[q->arg]) {
                 /* the residual is accumulated into dst: oneDNN's sum post-op */

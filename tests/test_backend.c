@@ -1,0 +1,812 @@
+/* test_backend.c - the cpu backend against the reference executor on small graphs built in
+ * memory: each graph pass (bn-fold, fuse, eliminate, fold, dce) on the pattern it rewrites and
+ * the neighbours that must stop it, graph outputs that are read or listed twice, one engine run
+ * from two threads, a second input shape, and errors reported as the reference reports them. */
+#include <setjmp.h>
+#include <stdarg.h>
+#include <stddef.h>
+#include <stdint.h>
+#include <cmocka.h>
+
+#include "plaster.h"
+#include "onnx.pb-c.h"
+
+#include <math.h>
+#include <pthread.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+/* ---- a model builder over the generated protobuf-c structs (fixed capacities) ---- */
+
+#define MB_MAX 32
+
+typedef struct mb {
+    Onnx__ModelProto model;
+    Onnx__GraphProto graph;
+    Onnx__OperatorSetIdProto opset, *opset_ptr;
+    Onnx__NodeProto nodes[MB_MAX], *node_ptrs[MB_MAX];
+    Onnx__ValueInfoProto vis[MB_MAX], *in_ptrs[MB_MAX], *out_ptrs[MB_MAX];
+    Onnx__TypeProto types[MB_MAX];
+    Onnx__TypeProto__Tensor ttypes[MB_MAX];
+    Onnx__TensorShapeProto shapes[MB_MAX];
+    Onnx__TensorShapeProto__Dimension dims[MB_MAX][6], *dim_ptrs[MB_MAX][6];
+    Onnx__TensorProto inits[MB_MAX], *init_ptrs[MB_MAX];
+    Onnx__AttributeProto attrs[MB_MAX], *attr_ptrs[MB_MAX][4];
+    int n_vi, n_attr;
+    void *owned[256]; /* strings and arrays freed with the builder */
+    int n_owned;
+    struct mb *subs[4]; /* builders of subgraphs, freed with this one */
+    int n_subs;
+} mb;
+
+static void *mb_own(mb *b, void *p) {
+    assert_non_null(p);
+    assert_true(b->n_owned < 256);
+    b->owned[b->n_owned++] = p;
+    return p;
+}
+
+static char *mb_str(mb *b, const char *s) { return mb_own(b, strdup(s)); }
+
+static mb *mb_new(int64_t opset) {
+    mb *b = calloc(1, sizeof *b);
+    assert_non_null(b);
+    onnx__model_proto__init(&b->model);
+    onnx__graph_proto__init(&b->graph);
+    b->model.has_ir_version = 1;
+    b->model.ir_version = 8;
+    b->model.graph = &b->graph;
+    b->graph.name = "g";
+    onnx__operator_set_id_proto__init(&b->opset);
+    b->opset.domain = "";
+    b->opset.has_version = 1;
+    b->opset.version = opset;
+    b->opset_ptr = &b->opset;
+    b->model.n_opset_import = 1;
+    b->model.opset_import = &b->opset_ptr;
+    b->graph.node = b->node_ptrs;
+    b->graph.input = b->in_ptrs;
+    b->graph.output = b->out_ptrs;
+    b->graph.initializer = b->init_ptrs;
+    return b;
+}
+
+static void mb_free(mb *b) {
+    for (int i = 0; i < b->n_subs; i++) mb_free(b->subs[i]);
+    for (int i = 0; i < b->n_owned; i++) free(b->owned[i]);
+    free(b);
+}
+
+/* A float value info; rank < 0: no shape; a dim < 0 is the symbol "N" (dim 0), "C" (dim 1)
+ * or "S". */
+static Onnx__ValueInfoProto *mb_vi_typed(mb *b, const char *name, int elem, int rank, const int64_t *dims) {
+    assert_true(b->n_vi < MB_MAX);
+    int k = b->n_vi++;
+    Onnx__ValueInfoProto *vi = &b->vis[k];
+    onnx__value_info_proto__init(vi);
+    onnx__type_proto__init(&b->types[k]);
+    onnx__type_proto__tensor__init(&b->ttypes[k]);
+    vi->name = mb_str(b, name);
+    vi->type = &b->types[k];
+    b->types[k].value_case = ONNX__TYPE_PROTO__VALUE_TENSOR_TYPE;
+    b->types[k].tensor_type = &b->ttypes[k];
+    b->ttypes[k].has_elem_type = 1;
+    b->ttypes[k].elem_type = elem;
+    if (rank < 0) return vi;
+    onnx__tensor_shape_proto__init(&b->shapes[k]);
+    b->ttypes[k].shape = &b->shapes[k];
+    b->shapes[k].n_dim = (size_t)rank;
+    b->shapes[k].dim = b->dim_ptrs[k];
+    for (int d = 0; d < rank; d++) {
+        onnx__tensor_shape_proto__dimension__init(&b->dims[k][d]);
+        if (dims[d] >= 0) {
+            b->dims[k][d].value_case = ONNX__TENSOR_SHAPE_PROTO__DIMENSION__VALUE_DIM_VALUE;
+            b->dims[k][d].dim_value = dims[d];
+        } else {
+            b->dims[k][d].value_case = ONNX__TENSOR_SHAPE_PROTO__DIMENSION__VALUE_DIM_PARAM;
+            b->dims[k][d].dim_param = d == 0 ? "N" : d == 1 ? "C" : "S";
+        }
+        b->dim_ptrs[k][d] = &b->dims[k][d];
+    }
+    return vi;
+}
+
+static Onnx__ValueInfoProto *mb_vi(mb *b, const char *name, int rank, const int64_t *dims) {
+    return mb_vi_typed(b, name, PL_DT_FLOAT, rank, dims);
+}
+
+static void mb_input(mb *b, const char *name, int rank, const int64_t *dims) {
+    b->in_ptrs[b->graph.n_input++] = mb_vi(b, name, rank, dims);
+}
+
+static void mb_output(mb *b, const char *name) { b->out_ptrs[b->graph.n_output++] = mb_vi(b, name, -1, NULL); }
+
+/* A float initializer filled with a deterministic pattern scaled by `scale` (+ `offset`). */
+static void mb_init(mb *b, const char *name, int rank, const int64_t *dims, float scale, float offset) {
+    assert_true(b->graph.n_initializer < MB_MAX);
+    Onnx__TensorProto *t = &b->inits[b->graph.n_initializer];
+    b->init_ptrs[b->graph.n_initializer++] = t;
+    onnx__tensor_proto__init(t);
+    t->name = mb_str(b, name);
+    t->has_data_type = 1;
+    t->data_type = PL_DT_FLOAT;
+    t->n_dims = (size_t)rank;
+    t->dims = mb_own(b, malloc(((size_t)rank + 1) * sizeof *t->dims));
+    int64_t n = 1;
+    for (int d = 0; d < rank; d++) {
+        t->dims[d] = dims[d];
+        n *= dims[d];
+    }
+    float *v = mb_own(b, malloc((size_t)n * sizeof *v + 1));
+    for (int64_t i = 0; i < n; i++) v[i] = offset + scale * (float)sin(0.7 * (double)i + (double)strlen(name));
+    t->has_raw_data = 1;
+    t->raw_data.data = (uint8_t *)v;
+    t->raw_data.len = (size_t)n * sizeof *v;
+}
+
+/* Splits "a,b,,c" into names ("" for an omitted input). */
+static char **mb_names(mb *b, const char *list, size_t *n) {
+    char *s = mb_str(b, list);
+    char **v = mb_own(b, calloc(16, sizeof *v));
+    size_t k = 0;
+    for (char *p = s;; p++) {
+        char *c = strchr(p, ',');
+        v[k++] = p;
+        if (!c) break;
+        *c = 0;
+        p = c;
+    }
+    *n = k;
+    return v;
+}
+
+static Onnx__NodeProto *mb_node(mb *b, const char *op, const char *name, const char *in, const char *out) {
+    assert_true(b->graph.n_node < MB_MAX);
+    Onnx__NodeProto *n = &b->nodes[b->graph.n_node];
+    b->node_ptrs[b->graph.n_node++] = n;
+    onnx__node_proto__init(n);
+    n->op_type = mb_str(b, op);
+    n->name = mb_str(b, name);
+    n->domain = "";
+    n->input = mb_names(b, in, &n->n_input);
+    n->output = mb_names(b, out, &n->n_output);
+    n->attribute = b->attr_ptrs[b->graph.n_node - 1];
+    return n;
+}
+
+static Onnx__AttributeProto *mb_attr(mb *b, Onnx__NodeProto *n, const char *name) {
+    assert_true(b->n_attr < MB_MAX && n->n_attribute < 4);
+    Onnx__AttributeProto *a = &b->attrs[b->n_attr++];
+    onnx__attribute_proto__init(a);
+    a->name = mb_str(b, name);
+    n->attribute[n->n_attribute++] = a;
+    return a;
+}
+
+static void mb_attr_ints(mb *b, Onnx__NodeProto *n, const char *name, int count, const int64_t *v) {
+    Onnx__AttributeProto *a = mb_attr(b, n, name);
+    a->has_type = 1;
+    a->type = ONNX__ATTRIBUTE_PROTO__ATTRIBUTE_TYPE__INTS;
+    a->n_ints = (size_t)count;
+    a->ints = mb_own(b, malloc((size_t)count * sizeof *a->ints + 1));
+    memcpy(a->ints, v, (size_t)count * sizeof *v);
+}
+
+static void mb_attr_float(mb *b, Onnx__NodeProto *n, const char *name, float v) {
+    Onnx__AttributeProto *a = mb_attr(b, n, name);
+    a->has_type = 1;
+    a->type = ONNX__ATTRIBUTE_PROTO__ATTRIBUTE_TYPE__FLOAT;
+    a->has_f = 1;
+    a->f = v;
+}
+
+/* A graph attribute holding sub's graph; sub is freed with b. */
+static void mb_attr_graph(mb *b, Onnx__NodeProto *n, const char *name, mb *sub) {
+    assert_true(b->n_subs < 4);
+    b->subs[b->n_subs++] = sub;
+    Onnx__AttributeProto *a = mb_attr(b, n, name);
+    a->has_type = 1;
+    a->type = ONNX__ATTRIBUTE_PROTO__ATTRIBUTE_TYPE__GRAPH;
+    a->g = &sub->graph;
+}
+
+static pl_model *mb_load(mb *b) {
+    size_t len = onnx__model_proto__get_packed_size(&b->model);
+    uint8_t *buf = malloc(len);
+    assert_non_null(buf);
+    onnx__model_proto__pack(&b->model, buf);
+    pl_model *m = NULL;
+    pl_status st = pl_model_load_bytes(buf, len, NULL, &m);
+    free(buf);
+    if (st != PL_OK) fail_msg("model: %s", pl_last_error());
+    mb_free(b);
+    return m;
+}
+
+/* A Conv node with 3x3 kernels, pads 1 (same spatial size). */
+static Onnx__NodeProto *mb_conv3(mb *b, const char *name, const char *in, const char *out) {
+    Onnx__NodeProto *n = mb_node(b, "Conv", name, in, out);
+    static const int64_t pads[4] = {1, 1, 1, 1};
+    mb_attr_ints(b, n, "pads", 4, pads);
+    return n;
+}
+
+/* ---- running and comparing ---- */
+
+static pl_tensor *input_tensor(int rank, const int64_t *dims, float phase) {
+    pl_tensor *t = NULL;
+    assert_int_equal(pl_tensor_create(PL_DT_FLOAT, rank, dims, &t), PL_OK);
+    float *d = pl_tensor_data(t);
+    for (int64_t i = 0; i < pl_tensor_numel(t); i++) d[i] = (float)cos(0.37 * (double)i + phase);
+    return t;
+}
+
+static pl_engine *build(const pl_model *m, const char *backend) {
+    pl_build_options o = {.backend = backend};
+    pl_engine *e = NULL;
+    if (pl_engine_build(m, &o, &e) != PL_OK) fail_msg("build (%s): %s", backend, pl_last_error());
+    return e;
+}
+
+/* Runs the model on `backend`; outputs created in out[]. Returns the status. */
+static pl_status run_on(pl_engine *e, int n_in, pl_tensor *const *in, int n_out, pl_tensor **out) {
+    pl_context *ctx = NULL;
+    assert_int_equal(pl_context_create(e, &ctx), PL_OK);
+    pl_status st = pl_context_run(ctx, n_in, in, n_out, out);
+    pl_context_destroy(ctx);
+    return st;
+}
+
+static void assert_close(const pl_tensor *want, const pl_tensor *got) {
+    char why[512];
+    if (!pl_tensor_compare(want, got, 1e-3, 1e-4, why, sizeof why)) fail_msg("cpu differs from the reference: %s", why);
+}
+
+static bool log_has(const pl_engine *e, const char *needle) {
+    for (int i = 0; i < pl_engine_pass_log_count(e); i++)
+        if (strstr(pl_engine_pass_log(e, i), needle)) return true;
+    return false;
+}
+
+static void assert_log(const pl_engine *e, const char *needle) {
+    if (log_has(e, needle)) return;
+    for (int i = 0; i < pl_engine_pass_log_count(e); i++) fprintf(stderr, "log: %s\n", pl_engine_pass_log(e, i));
+    fail_msg("the pass log has no line with '%s'", needle);
+}
+
+/* Runs model m on both backends with the given inputs, compares every output; returns the cpu
+ * engine (caller destroys) for log checks. */
+static pl_engine *check_model(const pl_model *m, int n_in, pl_tensor *const *in) {
+    int n_out = pl_model_output_count(m);
+    pl_tensor *ref[8] = {0}, *got[8] = {0};
+    assert_true(n_out <= 8);
+    pl_engine *re = build(m, "reference"), *ce = build(m, "cpu");
+    if (run_on(re, n_in, in, n_out, ref) != PL_OK) fail_msg("reference: %s", pl_last_error());
+    if (run_on(ce, n_in, in, n_out, got) != PL_OK) fail_msg("cpu: %s", pl_last_error());
+    for (int i = 0; i < n_out; i++) {
+        assert_non_null(got[i]);
+        assert_close(ref[i], got[i]);
+        pl_tensor_destroy(ref[i]);
+        pl_tensor_destroy(got[i]);
+    }
+    pl_engine_destroy(re);
+    return ce;
+}
+
+static const int64_t X_DIMS[4] = {1, 3, 6, 6}, W_DIMS[4] = {4, 3, 3, 3}, W2_DIMS[4] = {4, 4, 3, 3}, C_DIMS[1] = {4};
+
+/* Index of the engine's live node named `name`, -1 when it is gone. */
+static int node_named(const pl_engine *e, const char *name) {
+    for (int i = 0; i < pl_engine_node_count(e); i++) {
+        const char *n;
+        assert_int_equal(pl_engine_node_get(e, i, NULL, &n, NULL, NULL), PL_OK);
+        if (!strcmp(n, name)) return i;
+    }
+    return -1;
+}
+
+/* ---- tests ---- */
+
+static void test_bn_folded_into_conv(void **state) {
+    (void)state;
+    mb *b = mb_new(13);
+    mb_input(b, "x", 4, X_DIMS);
+    mb_init(b, "w", 4, W_DIMS, 0.5f, 0);
+    mb_init(b, "bias", 1, C_DIMS, 0.1f, 0);
+    mb_init(b, "scale", 1, C_DIMS, 0.3f, 1.0f);
+    mb_init(b, "shift", 1, C_DIMS, 0.2f, 0);
+    mb_init(b, "mean", 1, C_DIMS, 0.4f, 0);
+    mb_init(b, "var", 1, C_DIMS, 0.25f, 0.5f);
+    mb_conv3(b, "conv", "x,w,bias", "c");
+    Onnx__NodeProto *bn = mb_node(b, "BatchNormalization", "bn", "c,scale,shift,mean,var", "y");
+    mb_attr_float(b, bn, "epsilon", 1e-3f);
+    mb_output(b, "y");
+    pl_model *m = mb_load(b);
+    pl_tensor *x = input_tensor(4, X_DIMS, 0);
+    pl_engine *e = check_model(m, 1, &x);
+    assert_log(e, "bn-fold: BatchNormalization 'bn' folded into Conv 'conv'");
+    assert_int_equal(pl_engine_node_count(e), 1);
+    assert_int_equal(node_named(e, "bn"), -1);
+    pl_engine_destroy(e);
+    pl_tensor_destroy(x);
+    pl_model_destroy(m);
+}
+
+static void test_conv_relu_fused(void **state) {
+    (void)state;
+    mb *b = mb_new(13);
+    mb_input(b, "x", 4, X_DIMS);
+    mb_init(b, "w", 4, W_DIMS, 0.5f, 0);
+    mb_conv3(b, "conv", "x,w", "c");
+    mb_node(b, "Relu", "relu", "c", "y");
+    mb_output(b, "y");
+    pl_model *m = mb_load(b);
+    pl_tensor *x = input_tensor(4, X_DIMS, 0);
+    pl_engine *e = check_model(m, 1, &x);
+    assert_log(e, "fuse: Relu 'relu' into Conv 'conv' (post-op relu)");
+    assert_int_equal(pl_engine_node_count(e), 1);
+    const char *op, *tactic;
+    int n_post;
+    assert_int_equal(pl_engine_node_get(e, 0, &op, NULL, &tactic, &n_post), PL_OK);
+    assert_string_equal(op, "Conv");
+    assert_int_equal(n_post, 1);
+    assert_string_equal(pl_engine_node_post(e, 0, 0), "relu");
+    assert_null(pl_engine_node_post(e, 0, 1));
+    assert_int_not_equal(pl_engine_node_get(e, 1, &op, NULL, NULL, NULL), PL_OK);
+    pl_engine_destroy(e);
+    pl_tensor_destroy(x);
+    pl_model_destroy(m);
+}
+
+/* a = Relu(Conv1(x)); y = Relu(Conv2(a) + a): the residual a is computed before Conv2. Both
+ * operand orders of the Add. */
+static void test_residual_add_relu_fused(void **state) {
+    (void)state;
+    for (int order = 0; order < 2; order++) {
+        mb *b = mb_new(13);
+        mb_input(b, "x", 4, X_DIMS);
+        mb_init(b, "w1", 4, W_DIMS, 0.5f, 0);
+        mb_init(b, "w2", 4, W2_DIMS, 0.3f, 0);
+        mb_init(b, "b2", 1, C_DIMS, 0.1f, 0);
+        mb_conv3(b, "conv1", "x,w1", "c1");
+        mb_node(b, "Relu", "relu1", "c1", "a");
+        mb_conv3(b, "conv2", "a,w2,b2", "c2");
+        mb_node(b, "Add", "add", order ? "a,c2" : "c2,a", "s");
+        mb_node(b, "Relu", "relu2", "s", "y");
+        mb_output(b, "y");
+        pl_model *m = mb_load(b);
+        pl_tensor *x = input_tensor(4, X_DIMS, 0.5f);
+        pl_engine *e = check_model(m, 1, &x);
+        assert_log(e, "fuse: Add 'add' into Conv 'conv2'");
+        assert_log(e, "fuse: Relu 'relu2' into Conv 'conv2'");
+        assert_log(e, "fuse: Relu 'relu1' into Conv 'conv1'");
+        assert_int_equal(pl_engine_node_count(e), 2);
+        int n_post;
+        assert_int_equal(pl_engine_node_get(e, 1, NULL, NULL, NULL, &n_post), PL_OK);
+        assert_int_equal(n_post, 2);
+        pl_engine_destroy(e);
+        pl_tensor_destroy(x);
+        pl_model_destroy(m);
+    }
+}
+
+/* The Add's (or Mul's) other operand is larger than the conv output (the result takes its
+ * shape), or has as many elements in another shape. */
+static void test_add_that_widens(void **state) {
+    (void)state;
+    /* larger batch; more axes; as many elements but other axes ([4,1,6,6] + [1,4,6,6] is
+     * [4,4,6,6]); as many elements and one more axis */
+    static const int64_t z_dims[5][6] = {
+        {4, 3, 4, 6, 6}, {5, 2, 1, 4, 6, 6}, {4, 4, 1, 6, 6}, {5, 1, 1, 4, 6, 6}, {3, 4, 6, 6}};
+    for (int variant = 0; variant < 20; variant++) {
+        const int64_t *zd = z_dims[variant / 4];
+        mb *b = mb_new(13);
+        mb_input(b, "x", 4, X_DIMS);
+        mb_input(b, "z", (int)zd[0], zd + 1);
+        mb_init(b, "w", 4, W_DIMS, 0.5f, 0);
+        mb_conv3(b, "conv", "x,w", "c");
+        mb_node(b, variant % 4 < 2 ? "Add" : "Mul", "add", variant % 2 ? "z,c" : "c,z", "s");
+        mb_node(b, "Relu", "relu", "s", "y");
+        mb_output(b, "y");
+        pl_model *m = mb_load(b);
+        pl_tensor *in[2] = {input_tensor(4, X_DIMS, 0), input_tensor((int)zd[0], zd + 1, 1)};
+        pl_engine *e = check_model(m, 2, in);
+        pl_engine_destroy(e);
+        pl_tensor_destroy(in[0]);
+        pl_tensor_destroy(in[1]);
+        pl_model_destroy(m);
+    }
+}
+
+/* MatMul with 1-D operands and an Add that widens its [3] result to [2, 3]; Gemm with C of
+ * shapes [N], [1, N], [M, 1], [M, N] and a scalar. */
+static void test_matmul_and_gemm_shapes(void **state) {
+    (void)state;
+    {
+        static const int64_t a_dims[1] = {4}, b_dims[2] = {4, 3}, z_dims[2] = {2, 3}, bt_dims[2] = {2, 4},
+                             c_dims[1] = {2};
+        mb *b = mb_new(13);
+        mb_input(b, "a", 1, a_dims);
+        mb_input(b, "z", 2, z_dims);
+        mb_init(b, "B", 2, b_dims, 0.5f, 0);
+        mb_init(b, "Bt", 2, bt_dims, 0.5f, 0);
+        mb_init(b, "c", 1, c_dims, 0.5f, 0);
+        mb_input(b, "z1", 2, (const int64_t[2]){1, 3});
+        mb_node(b, "MatMul", "mm", "a,B", "p");
+        mb_node(b, "Add", "add", "p,z", "y");
+        mb_node(b, "MatMul", "mm2", "Bt,a", "q");
+        mb_node(b, "Add", "add2", "c,q", "y2");
+        mb_node(b, "MatMul", "mm3", "a,B", "p3");
+        mb_node(b, "Add", "add3", "p3,z1", "y3"); /* [3] + [1, 3] is [1, 3] */
+        mb_node(b, "MatMul", "mm4", "a,B", "p4");
+        mb_node(b, "Mul", "mul4", "z1,p4", "y4");
+        mb_output(b, "y");
+        mb_output(b, "y2");
+        mb_output(b, "y3");
+        mb_output(b, "y4");
+        pl_model *m = mb_load(b);
+        pl_tensor *in[3] = {input_tensor(1, a_dims, 0), input_tensor(2, z_dims, 1),
+                            input_tensor(2, (const int64_t[2]){1, 3}, 2)};
+        pl_engine *e = check_model(m, 3, in);
+        pl_engine_destroy(e);
+        for (int i = 0; i < 3; i++) pl_tensor_destroy(in[i]);
+        pl_model_destroy(m);
+    }
+    {
+        /* [2,2,4] x [4] is [2,2]; + [2,1] adds along the batch axis (oneDNN's problem is
+         * [2,2,1], where [2,1] would align with the rows) */
+        static const int64_t a_dims[3] = {2, 2, 4}, v_dims[1] = {4}, z_dims[2] = {2, 1};
+        mb *b = mb_new(13);
+        mb_input(b, "a", 3, a_dims);
+        mb_input(b, "z", 2, z_dims);
+        mb_init(b, "v", 1, v_dims, 0.5f, 0);
+        mb_node(b, "MatMul", "mm", "a,v", "p");
+        mb_node(b, "Add", "add", "p,z", "y");
+        mb_output(b, "y");
+        pl_model *m = mb_load(b);
+        pl_tensor *in[2] = {input_tensor(3, a_dims, 0), input_tensor(2, z_dims, 1)};
+        pl_engine *e = check_model(m, 2, in);
+        assert_log(e, "fuse: Add 'add' into MatMul 'mm'");
+        pl_engine_destroy(e);
+        pl_tensor_destroy(in[0]);
+        pl_tensor_destroy(in[1]);
+        pl_model_destroy(m);
+    }
+    static const int64_t c_shapes[5][3] = {{1, 3}, {2, 1, 3}, {2, 2, 1}, {2, 2, 3}, {0}};
+    for (int k = 0; k < 5; k++) {
+        static const int64_t a_dims[2] = {2, 4}, b_dims[2] = {3, 4};
+        mb *b = mb_new(13);
+        mb_input(b, "a", 2, a_dims);
+        mb_init(b, "B", 2, b_dims, 0.5f, 0);
+        mb_init(b, "C", (int)c_shapes[k][0], c_shapes[k] + 1, 0.5f, 0.25f);
+        Onnx__NodeProto *n = mb_node(b, "Gemm", "gemm", "a,B,C", "g");
+        Onnx__AttributeProto *tb = mb_attr(b, n, "transB");
+        tb->has_type = 1;
+        tb->type = ONNX__ATTRIBUTE_PROTO__ATTRIBUTE_TYPE__INT;
+        tb->has_i = 1;
+        tb->i = 1;
+        mb_attr_float(b, n, "beta", 0.5f);
+        mb_attr_float(b, n, "alpha", 2.0f);
+        mb_node(b, "Relu", "relu", "g", "y");
+        mb_output(b, "y");
+        pl_model *m = mb_load(b);
+        pl_tensor *a = input_tensor(2, a_dims, 0);
+        pl_engine *e = check_model(m, 1, &a);
+        pl_engine_destroy(e);
+        pl_tensor_destroy(a);
+        pl_model_destroy(m);
+    }
+}
+
+static void test_identity_dropout_eliminated(void **state) {
+    (void)state;
+    mb *b = mb_new(13);
+    mb_input(b, "x", 4, X_DIMS);
+    mb_init(b, "w", 4, W_DIMS, 0.5f, 0);
+    mb_node(b, "Identity", "id", "x", "xi");
+    mb_conv3(b, "conv", "xi,w", "c");
+    mb_node(b, "Dropout", "drop", "c", "d");
+    mb_node(b, "Relu", "relu", "d", "y");
+    mb_output(b, "y");
+    pl_model *m = mb_load(b);
+    pl_tensor *x = input_tensor(4, X_DIMS, 0);
+    pl_engine *e = check_model(m, 1, &x);
+    assert_log(e, "eliminate: Identity 'id'");
+    assert_log(e, "eliminate: Dropout 'drop'");
+    assert_log(e, "eliminate: 2 node(s) removed");
+    assert_log(e, "fuse: Relu 'relu' into Conv 'conv'");
+    assert_int_equal(pl_engine_node_count(e), 1);
+    pl_engine_destroy(e);
+    pl_tensor_destroy(x);
+    pl_model_destroy(m);
+}
+
+/* y = x * -(c1 + c2): Add and Neg run at build time. A graph output computed only from
+ * constants is still produced. */
+static void test_constant_subgraph_folded(void **state) {
+    (void)state;
+    static const int64_t x_dims[4] = {1, 3, 6, 4};
+    mb *b = mb_new(13);
+    mb_input(b, "x", 4, x_dims);
+    mb_init(b, "c1", 1, C_DIMS, 1.0f, 0);
+    mb_init(b, "c2", 4, (const int64_t[4]){1, 3, 1, 1}, 0.5f, 1.0f);
+    mb_node(b, "Add", "cadd", "c1,c2", "t"); /* [1,3,1,4] */
+    mb_node(b, "Neg", "cneg", "t", "u");
+    mb_node(b, "Mul", "mul", "x,u", "y");
+    mb_node(b, "Sqrt", "csqrt", "c2", "k");
+    mb_output(b, "y");
+    mb_output(b, "k");
+    mb_output(b, "c1");
+    pl_model *m = mb_load(b);
+    pl_tensor *x = input_tensor(4, x_dims, 0);
+    pl_engine *e = check_model(m, 1, &x);
+    assert_log(e, "fold: Add 'cadd' -> constant");
+    assert_log(e, "fold: Neg 'cneg' -> constant");
+    assert_log(e, "fold: 2 node(s) computed at build time");
+    assert_int_equal(node_named(e, "cadd"), -1);
+    assert_true(node_named(e, "mul") >= 0);
+    pl_engine_destroy(e);
+    pl_tensor_destroy(x);
+    pl_model_destroy(m);
+}
+
+static void test_dead_code_removed(void **state) {
+    (void)state;
+    mb *b = mb_new(13);
+    mb_input(b, "x", 4, X_DIMS);
+    mb_node(b, "Relu", "relu", "x", "y");
+    mb_node(b, "Sigmoid", "dead1", "x", "s");
+    mb_node(b, "Tanh", "dead2", "s", "t");
+    mb_output(b, "y");
+    pl_model *m = mb_load(b);
+    pl_tensor *x = input_tensor(4, X_DIMS, 0);
+    pl_engine *e = check_model(m, 1, &x);
+    assert_log(e, "dce: Tanh 'dead2' (no output is read)");
+    assert_log(e, "dce: Sigmoid 'dead1' (no output is read)");
+    assert_log(e, "dce: 2 node(s) removed");
+    assert_int_equal(pl_engine_node_count(e), 1);
+    pl_engine_destroy(e);
+    pl_tensor_destroy(x);
+    pl_model_destroy(m);
+}
+
+/* c = Conv(x) is a graph output and read by Relu; its Relu must not be fused into it. */
+static void test_output_read_by_another_node(void **state) {
+    (void)state;
+    mb *b = mb_new(13);
+    mb_input(b, "x", 4, X_DIMS);
+    mb_init(b, "w", 4, W_DIMS, 0.5f, 0);
+    mb_init(b, "w2", 4, W2_DIMS, 0.5f, 0);
+    mb_conv3(b, "conv", "x,w", "c");
+    mb_node(b, "Relu", "relu", "c", "y");
+    mb_conv3(b, "conv2", "c,w2", "c2");
+    mb_node(b, "Identity", "id", "c2", "y2");
+    mb_output(b, "c");
+    mb_output(b, "y");
+    mb_output(b, "y2");
+    pl_model *m = mb_load(b);
+    pl_tensor *x = input_tensor(4, X_DIMS, 0);
+    pl_engine *e = check_model(m, 1, &x);
+    assert_false(log_has(e, "fuse: Relu"));
+    pl_engine_destroy(e);
+    pl_tensor_destroy(x);
+    pl_model_destroy(m);
+}
+
+/* The same value listed twice among the outputs, and outputs that are an input and an
+ * initializer. */
+static void test_output_listed_twice(void **state) {
+    (void)state;
+    mb *b = mb_new(13);
+    mb_input(b, "x", 4, X_DIMS);
+    mb_init(b, "w", 4, W_DIMS, 0.5f, 0);
+    mb_conv3(b, "conv", "x,w", "c");
+    mb_node(b, "Relu", "relu", "c", "y");
+    mb_node(b, "Sigmoid", "sig", "x", "s"); /* a plain value from the reference kernel */
+    mb_output(b, "y");
+    mb_output(b, "s");
+    mb_output(b, "y");
+    mb_output(b, "x");
+    mb_output(b, "w");
+    mb_output(b, "s");
+    pl_model *m = mb_load(b);
+    pl_tensor *x = input_tensor(4, X_DIMS, 0);
+    pl_engine *e = check_model(m, 1, &x);
+    pl_engine_destroy(e);
+    pl_tensor_destroy(x);
+    pl_model_destroy(m);
+}
+
+/* If branches read outer values: a conv output (so its Relu is not fused) and a fused
+ * node's output (kept in oneDNN's layout until the If needs it plain). */
+static void test_if_reads_outer_values(void **state) {
+    (void)state;
+    mb *b = mb_new(13);
+    mb_input(b, "x", 4, X_DIMS);
+    b->in_ptrs[b->graph.n_input++] = mb_vi_typed(b, "cond", PL_DT_BOOL, 0, NULL);
+    mb_init(b, "w1", 4, W_DIMS, 0.5f, 0);
+    mb_init(b, "w2", 4, W_DIMS, 0.3f, 0);
+    mb_conv3(b, "conv1", "x,w1", "c1");
+    mb_node(b, "Relu", "relu1", "c1", "r1");
+    mb_conv3(b, "conv2", "x,w2", "c2");
+    mb_node(b, "Relu", "relu2", "c2", "r2");
+    mb *then_b = mb_new(13), *else_b = mb_new(13);
+    then_b->graph.name = "then";
+    mb_node(then_b, "Add", "t_add", "c1,r2", "t_out");
+    mb_output(then_b, "t_out");
+    else_b->graph.name = "else";
+    mb_node(else_b, "Sub", "e_sub", "r2,r1", "e_out");
+    mb_output(else_b, "e_out");
+    Onnx__NodeProto *n = mb_node(b, "If", "if", "cond", "y");
+    mb_attr_graph(b, n, "then_branch", then_b);
+    mb_attr_graph(b, n, "else_branch", else_b);
+    mb_output(b, "y");
+    pl_model *m = mb_load(b);
+    for (int c = 0; c < 2; c++) {
+        pl_tensor *cond = NULL;
+        assert_int_equal(pl_tensor_create(PL_DT_BOOL, 0, NULL, &cond), PL_OK);
+        *(uint8_t *)pl_tensor_data(cond) = (uint8_t)c;
+        pl_tensor *in[2] = {input_tensor(4, X_DIMS, 0), cond};
+        pl_engine *e = check_model(m, 2, in);
+        assert_log(e, "fuse: Relu 'relu2' into Conv 'conv2'");
+        assert_false(log_has(e, "fuse: Relu 'relu1'"));
+        pl_engine_destroy(e);
+        pl_tensor_destroy(in[0]);
+        pl_tensor_destroy(in[1]);
+    }
+    pl_model_destroy(m);
+}
+
+/* ---- one engine, two threads ---- */
+
+typedef struct worker {
+    pl_engine *engine;
+    pl_tensor *x;
+    pl_tensor *want;
+    int runs, mismatches;
+    pl_status st;
+} worker;
+
+static void *worker_main(void *arg) {
+    worker *w = arg;
+    pl_context *ctx = NULL;
+    w->st = pl_context_create(w->engine, &ctx);
+    for (int i = 0; w->st == PL_OK && i < w->runs; i++) {
+        pl_tensor *y = NULL;
+        w->st = pl_context_run(ctx, 1, &w->x, 1, &y);
+        if (w->st == PL_OK &&
+            (pl_tensor_nbytes(y) != pl_tensor_nbytes(w->want) ||
+             memcmp(pl_tensor_data(y), pl_tensor_data(w->want), pl_tensor_nbytes(y))))
+            w->mismatches++;
+        pl_tensor_destroy(y);
+    }
+    pl_context_destroy(ctx);
+    return NULL;
+}
+
+/* The residual block of test_residual_add_relu_fused with a symbolic batch. */
+static pl_model *residual_model(void) {
+    static const int64_t x_dims[4] = {-1, 3, 6, 6};
+    mb *b = mb_new(13);
+    mb_input(b, "x", 4, x_dims);
+    mb_init(b, "w1", 4, W_DIMS, 0.5f, 0);
+    mb_init(b, "w2", 4, W2_DIMS, 0.3f, 0);
+    mb_init(b, "b2", 1, C_DIMS, 0.1f, 0);
+    mb_conv3(b, "conv1", "x,w1", "c1");
+    mb_node(b, "Relu", "relu1", "c1", "a");
+    mb_conv3(b, "conv2", "a,w2,b2", "c2");
+    mb_node(b, "Add", "add", "c2,a", "s");
+    mb_node(b, "Relu", "relu2", "s", "r");
+    Onnx__NodeProto *p = mb_node(b, "MaxPool", "pool", "r", "y");
+    static const int64_t k[2] = {2, 2}, st[2] = {2, 2};
+    mb_attr_ints(b, p, "kernel_shape", 2, k);
+    mb_attr_ints(b, p, "strides", 2, st);
+    mb_output(b, "y");
+    return mb_load(b);
+}
+
+static void test_two_threads_one_engine(void **state) {
+    (void)state;
+    pl_model *m = residual_model();
+    static const int64_t dims[4] = {2, 3, 6, 6};
+    pl_tensor *x[2] = {input_tensor(4, dims, 0), input_tensor(4, dims, 2)};
+    pl_engine *ref = build(m, "reference"), *cpu = build(m, "cpu");
+    worker w[2];
+    for (int t = 0; t < 2; t++) {
+        pl_tensor *want = NULL, *got = NULL;
+        assert_int_equal(run_on(ref, 1, &x[t], 1, &want), PL_OK);
+        assert_int_equal(run_on(cpu, 1, &x[t], 1, &got), PL_OK);
+        assert_close(want, got);
+        pl_tensor_destroy(want);
+        w[t] = (worker){.engine = cpu, .x = x[t], .want = got, .runs = 20};
+    }
+    pthread_t th[2];
+    for (int t = 0; t < 2; t++) assert_int_equal(pthread_create(&th[t], NULL, worker_main, &w[t]), 0);
+    for (int t = 0; t < 2; t++) pthread_join(th[t], NULL);
+    for (int t = 0; t < 2; t++) {
+        if (w[t].st != PL_OK) fail_msg("thread %d: %s", t, pl_last_error());
+        assert_int_equal(w[t].mismatches, 0);
+        pl_tensor_destroy(w[t].want);
+        pl_tensor_destroy(x[t]);
+    }
+    pl_engine_destroy(cpu);
+    pl_engine_destroy(ref);
+    pl_model_destroy(m);
+}
+
+/* One context runs batch 1, 3, 1 and 5: each new shape gets its own arena plan. */
+static void test_batch_change(void **state) {
+    (void)state;
+    pl_model *m = residual_model();
+    pl_engine *ref = build(m, "reference"), *cpu = build(m, "cpu");
+    pl_context *ctx = NULL;
+    assert_int_equal(pl_context_create(cpu, &ctx), PL_OK);
+    static const int64_t batches[5] = {1, 3, 1, 5, 3};
+    for (int i = 0; i < 5; i++) {
+        int64_t dims[4] = {batches[i], 3, 6, 6};
+        pl_tensor *x = input_tensor(4, dims, (float)i), *want = NULL, *got = NULL;
+        assert_int_equal(run_on(ref, 1, &x, 1, &want), PL_OK);
+        if (pl_context_run(ctx, 1, &x, 1, &got) != PL_OK) fail_msg("batch %lld: %s", (long long)batches[i], pl_last_error());
+        assert_int_equal(pl_tensor_dims(got)[0], batches[i]);
+        assert_close(want, got);
+        pl_tensor_destroy(x);
+        pl_tensor_destroy(want);
+        pl_tensor_destroy(got);
+    }
+    pl_context_destroy(ctx);
+    pl_engine_destroy(cpu);
+    pl_engine_destroy(ref);
+    pl_model_destroy(m);
+}
+
+/* A Conv input with 5 channels where the weights take 3: the cpu backend fails as the
+ * reference does (same status, same message), with and without fused post-ops. */
+static void test_wrong_channel_count(void **state) {
+    (void)state;
+    static const int64_t x_dims[4] = {-1, -1, 6, 6}, bad[4] = {1, 5, 6, 6};
+    for (int fused = 0; fused < 2; fused++) {
+        mb *b = mb_new(13);
+        mb_input(b, "x", 4, x_dims);
+        mb_init(b, "w", 4, W_DIMS, 0.5f, 0);
+        mb_conv3(b, "conv", "x,w", fused ? "c" : "y");
+        if (fused) mb_node(b, "Relu", "relu", "c", "y");
+        mb_output(b, "y");
+        pl_model *m = mb_load(b);
+        pl_tensor *x = input_tensor(4, bad, 0), *y = NULL;
+        pl_engine *ref = build(m, "reference"), *cpu = build(m, "cpu");
+        pl_status sr = run_on(ref, 1, &x, 1, &y);
+        assert_int_not_equal(sr, PL_OK);
+        assert_null(y);
+        char want[1024];
+        snprintf(want, sizeof want, "%s", pl_last_error());
+        pl_status sc = run_on(cpu, 1, &x, 1, &y);
+        assert_int_equal(sc, sr);
+        assert_null(y);
+        assert_string_equal(pl_last_error(), want);
+        pl_engine_destroy(cpu);
+        pl_engine_destroy(ref);
+        pl_tensor_destroy(x);
+        pl_model_destroy(m);
+    }
+}
+
+int main(void) {
+    const struct CMUnitTest tests[] = {
+        cmocka_unit_test(test_bn_folded_into_conv),
+        cmocka_unit_test(test_conv_relu_fused),
+        cmocka_unit_test(test_residual_add_relu_fused),
+        cmocka_unit_test(test_add_that_widens),
+        cmocka_unit_test(test_matmul_and_gemm_shapes),
+        cmocka_unit_test(test_identity_dropout_eliminated),
+        cmocka_unit_test(test_constant_subgraph_folded),
+        cmocka_unit_test(test_dead_code_removed),
+        cmocka_unit_test(test_output_read_by_another_node),
+        cmocka_unit_test(test_output_listed_twice),
+        cmocka_unit_test(test_if_reads_outer_values),
+        cmocka_unit_test(test_two_threads_one_engine),
+        cmocka_unit_test(test_batch_change),
+        cmocka_unit_test(test_wrong_channel_count),
+    };
+    return cmocka_run_group_tests(tests, NULL, NULL);
+}
