@@ -83,6 +83,36 @@ static pl_status make_prim(pl_dnnl_prim *p, int n, const dnnl_memory_desc_t *mds
     return st;
 }
 
+/* The key of the inputs' dims and layouts; hashed into 4 values when longer than 64 (a
+ * DenseNet Concat has dozens of inputs). */
+static void concat_key(int n, const pl_tensor *const *t, const dnnl_memory_desc_t *mds, int64_t *key, int *len) {
+    uint64_t h1 = 1469598103934665603ull, h2 = 0x9e3779b97f4a7c15ull;
+    int k = 0;
+    for (int i = 0; i < n; i++) {
+        int64_t v[2 + PL_MAX_RANK + 1];
+        int m = 0;
+        v[m++] = t[i]->rank;
+        for (int d = 0; d < t[i]->rank; d++) v[m++] = t[i]->dims[d];
+        v[m++] = pl_dnnl_md_layout(&mds[i]);
+        for (int j = 0; j < m; j++) {
+            if (k < 64) key[k] = v[j];
+            k++;
+            h1 = (h1 ^ (uint64_t)v[j]) * 1099511628211ull;
+            h2 = (h2 + (uint64_t)v[j]) * 0xff51afd7ed558ccdull;
+            h2 ^= h2 >> 33;
+        }
+    }
+    if (k <= 64) {
+        *len = k;
+        return;
+    }
+    key[0] = -1;
+    key[1] = k;
+    key[2] = (int64_t)(h1 >> 1);
+    key[3] = (int64_t)(h2 >> 1);
+    *len = 4;
+}
+
 static pl_status concat_run(pl_xrun *r, pl_xnode *xn) {
     int n = xn->n_in;
     bool sum = !strcmp(xn->op, "Sum");
@@ -121,14 +151,8 @@ static pl_status concat_run(pl_xrun *r, pl_xnode *xn) {
     int64_t key[64];
     int key_len = 0;
     pl_dnnl_prim *p = NULL;
-    if (st == PL_OK && !reference) st = pl_dnnl_key(r, xn, key, &key_len);
-    if (st == PL_ERR_UNSUPPORTED || (st == PL_OK && !reference && key_len + n - 1 > 64)) {
-        pl_err_clear();
-        st = PL_OK;
-        reference = true;
-    }
+    if (st == PL_OK && !reference) concat_key(n, t, mds, key, &key_len);
     if (st == PL_OK && !reference) {
-        for (int i = 1; i < n; i++) key[key_len++] = pl_dnnl_md_layout(&mds[i]);
         p = pl_dnnl_find(xn, key, key_len, &mds[0]);
         if (!p) {
             p = pl_dnnl_prim_new(key, key_len, &mds[0]);
