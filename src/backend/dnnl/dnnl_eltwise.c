@@ -64,9 +64,9 @@ static bool elt_map(const pl_xgraph *xg, const pl_xnode *xn, elt_params *e) {
         e->alg = dnnl_eltwise_clip_v2;
         e->alpha = -INFINITY;
         e->beta = INFINITY;
-        if (n->opset < 11) {
-            if (pl_node_attr(n, "min")) e->alpha = pl_attr_float(n, "min", 0);
-            if (pl_node_attr(n, "max")) e->beta = pl_attr_float(n, "max", 0);
+        if (n->opset < 11) { /* absent bounds are -FLT_MAX and FLT_MAX here */
+            e->alpha = pl_attr_float(n, "min", -FLT_MAX);
+            e->beta = pl_attr_float(n, "max", FLT_MAX);
         } else {
             double lo = 0, hi = 0;
             bool has_lo, has_hi;
