@@ -158,6 +158,9 @@ static pl_status binary_run(pl_xrun *r, pl_xnode *xn) {
     for (int i = 0; i < 2; i++)
         if (t[i]->kind != PL_KIND_TENSOR || t[i]->dtype != PL_DT_FLOAT || t[i]->numel == 0)
             return pl_tactic_reference.run(r, xn);
+    if (pl_dnnl_md_is_plain(&md[0]) && pl_dnnl_md_is_plain(&md[1]) && t[0]->numel < PL_DNNL_MIN_PLAIN_NUMEL &&
+        t[1]->numel < PL_DNNL_MIN_PLAIN_NUMEL)
+        return pl_tactic_reference.run(r, xn);
     bool same = t[0]->rank == t[1]->rank && !memcmp(t[0]->dims, t[1]->dims, (size_t)t[0]->rank * sizeof *t[0]->dims);
     int a = 0; /* the input with the output's shape: oneDNN's src0 */
     if (!same && !fits_into(t[0], t[1])) {

@@ -122,7 +122,8 @@ static pl_status elt_run(pl_xrun *r, pl_xnode *xn) {
     const pl_tensor *x;
     PL_DNNL_IN_OR_REFERENCE(r, xn, 0, &xmd, &xd, &x);
     elt_params e;
-    if (x->kind != PL_KIND_TENSOR || x->dtype != PL_DT_FLOAT || x->numel == 0 || !elt_map(pl_xrun_graph(r), xn, &e))
+    if (x->kind != PL_KIND_TENSOR || x->dtype != PL_DT_FLOAT || x->numel == 0 || !elt_map(pl_xrun_graph(r), xn, &e) ||
+        (x->numel < PL_DNNL_MIN_PLAIN_NUMEL && pl_dnnl_md_is_plain(&xmd)))
         return pl_tactic_reference.run(r, xn);
     int64_t key[64];
     int key_len;
