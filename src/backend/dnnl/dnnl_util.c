@@ -293,7 +293,9 @@ pl_status pl_dnnl_key(pl_xrun *r, const pl_xnode *xn, int64_t *key, int *len) {
     int n = 0;
     for (int i = 0; i < xn->n_in; i++) {
         const pl_tensor *t = NULL;
-        if (xn->in[i] >= 0) {
+        if (xn->in[i] >= 0 && pl_xrun_graph(r)->consts[xn->in[i]]) {
+            t = pl_xrun_graph(r)->consts[xn->in[i]]; /* any type, even one oneDNN lacks */
+        } else if (xn->in[i] >= 0) {
             dnnl_memory_desc_t md;
             void *d;
             PL_TRY(pl_xrun_dnnl_in(r, xn, i, &md, &d, &t));
@@ -601,4 +603,67 @@ pl_status pl_dnnl_post_unfused(pl_xrun *r, const pl_xnode *xn) {
     }
     pl_xrun_post_done(r);
     return PL_OK;
+}
+
+/* ---- helpers of the single-primitive tactics ---- */
+
+bool pl_dnnl_maybe_float(const pl_xgraph *xg, int v) {
+    if (v < 0) return false;
+    if (xg->consts[v]) return xg->consts[v]->dtype == PL_DT_FLOAT;
+    if (v < xg->g->n_values) {
+        const pl_value_info *info = &xg->g->values[v].info;
+        if (info->dtype != PL_DT_UNDEFINED) return info->dtype == PL_DT_FLOAT && info->kind == PL_KIND_TENSOR;
+    }
+    return true;
+}
+
+int64_t pl_dnnl_md_layout(const dnnl_memory_desc_t *md) {
+    uint64_t h = 1469598103934665603ull;
+#define MIX(x) (h = (h ^ (uint64_t)(x)) * 1099511628211ull)
+    MIX(md->data_type);
+    MIX(md->format_kind);
+    MIX(md->offset0);
+    if (md->format_kind == dnnl_blocked) {
+        const dnnl_blocking_desc_t *b = &md->format_desc.blocking;
+        MIX(b->inner_nblks);
+        for (int i = 0; i < b->inner_nblks; i++) {
+            MIX(b->inner_blks[i]);
+            MIX(b->inner_idxs[i]);
+        }
+        for (int i = 0; i < md->ndims; i++) MIX(b->strides[i]);
+    }
+    for (int i = 0; i < md->ndims; i++) MIX(md->padded_dims[i]);
+#undef MIX
+    return (int64_t)(h >> 1);
+}
+
+pl_dnnl_prim *pl_dnnl_prim_new(const int64_t *key, int key_len, const dnnl_memory_desc_t *in_md) {
+    pl_dnnl_prim *p = calloc(1, sizeof *p);
+    if (!p) {
+        pl_err(PL_ERR_NOMEM, "out of memory");
+        return NULL;
+    }
+    p->key_len = key_len;
+    memcpy(p->key, key, (size_t)key_len * sizeof *key);
+    if (in_md) p->in_md = *in_md;
+    p->sum_value = -1;
+    return p;
+}
+
+pl_status pl_dnnl_plain_attr(dnnl_primitive_attr_t *attr) {
+    PL_DNNL(dnnl_primitive_attr_create(attr), "attributes");
+    pl_status st = pl_dnnl_check(dnnl_primitive_attr_set_scratchpad_mode(*attr, dnnl_scratchpad_mode_user), "scratchpad mode");
+    if (st != PL_OK) {
+        dnnl_primitive_attr_destroy(*attr);
+        *attr = NULL;
+    }
+    return st;
+}
+
+pl_status pl_dnnl_prim_create_plain(pl_dnnl_prim *p, const void *op_desc, const char *what) {
+    dnnl_primitive_attr_t attr;
+    PL_TRY(pl_dnnl_plain_attr(&attr));
+    pl_status st = pl_dnnl_prim_create(p, op_desc, attr, what);
+    dnnl_primitive_attr_destroy(attr);
+    return st;
 }

@@ -107,4 +107,39 @@ pl_status pl_dnnl_attr(pl_xrun *r, const pl_xnode *xn, int rank, const int64_t *
                        dnnl_primitive_attr_t *attr, int *sum_value, int *n_binary,
                        int *binary_values, int *binary_pos, dnnl_memory_desc_t *binary_mds);
 
+/* ---- helpers of the single-primitive tactics (eltwise, binary, norms, concat, ...) ---- */
+/* False when value v is known not to be float (a constant or a declared type); true when it
+ * is float or not known until run time. */
+bool pl_dnnl_maybe_float(const pl_xgraph *xg, int v);
+/* A summary of md's layout (data type, format, blocks, strides) for primitive keys that
+ * depend on the layouts of inputs other than input 0. */
+int64_t pl_dnnl_md_layout(const dnnl_memory_desc_t *md);
+/* A new cache entry for key and input-0 layout (owned by the caller until pl_dnnl_add);
+ * NULL with an error set when out of memory. */
+pl_dnnl_prim *pl_dnnl_prim_new(const int64_t *key, int key_len, const dnnl_memory_desc_t *in_md);
+/* Attributes with the user scratchpad only (post-ops left to the executor). */
+pl_status pl_dnnl_plain_attr(dnnl_primitive_attr_t *attr);
+/* Creates p->prim from a descriptor with pl_dnnl_plain_attr; on failure p->prim stays NULL
+ * and the error is set (PL_ERR_UNSUPPORTED when oneDNN has no implementation). */
+pl_status pl_dnnl_prim_create_plain(pl_dnnl_prim *p, const void *op_desc, const char *what);
+/* A tactic's answer to a status from building its primitive: PL_ERR_UNSUPPORTED (oneDNN has
+ * no implementation, or the case is not mapped) runs the node on the reference instead. */
+static inline pl_status pl_dnnl_or_reference(pl_xrun *r, pl_xnode *xn, pl_status st) {
+    if (st != PL_ERR_UNSUPPORTED) return st;
+    pl_err_clear();
+    return pl_tactic_reference.run(r, xn);
+}
+/* Input i of xn as pl_xrun_dnnl_in, running the node on the reference (and returning from
+ * the calling tactic) when oneDNN cannot describe it (a type or rank it lacks). */
+#define PL_DNNL_IN_OR_REFERENCE(r, xn, i, md, data, logical)                                       \
+    do {                                                                                          \
+        pl_status in_st_ = pl_xrun_dnnl_in((r), (xn), (i), (md), (data), (logical));              \
+        if (in_st_ != PL_OK) return pl_dnnl_or_reference((r), (xn), in_st_);                     \
+    } while (0)
+/* Below this many elements a plain element-wise node runs faster on the reference kernel
+ * than through a oneDNN primitive (~1 us of memory objects and dispatch per call, measured
+ * on chains of Relu and Add at 1 thread); blocked inputs stay on oneDNN, which saves a
+ * reorder. */
+#define PL_DNNL_MIN_PLAIN_NUMEL 4096
+
 #endif

@@ -1,0 +1,139 @@
+#!/usr/bin/python3
+"""Checks the CPU backend's oneDNN tactics for element-wise, binary, normalization, softmax,
+concat/sum and resize ops against the reference executor (rtol 1e-3, atol 1e-4): small models
+that put each op between convolutions (so it reads and writes oneDNN's blocked layouts, with
+channel counts that fill the blocks and ones that do not), broadcasts both ways, plain inputs
+large enough to stay on oneDNN, a 21-input Concat, LayerNormalization over trailing axes.
+usage: tests/dnnl_ops_test.py PLASTER   (Debian's python3 with onnx and numpy)"""
+import os, sys, subprocess, tempfile, shutil, glob, numpy as np, onnx
+from onnx import helper as h, TensorProto as TP, numpy_helper as nh
+P = sys.argv[1]
+os.makedirs('/tmp', exist_ok=True)
+rng = np.random.default_rng(0)
+def init(name, a): return nh.from_array(np.asarray(a), name)
+def conv(x, y, cin, cout, inits, k=3):
+    w = f'{y}_w'; inits.append(init(w, (rng.standard_normal((cout, cin, k, k)) * 0.3).astype(np.float32)))
+    return h.make_node('Conv', [x, w], [y], pads=[k//2]*4)
+def model(nodes, inits, inputs, out, out_shape=None, opset=17):
+    g = h.make_graph(nodes, 'g', [h.make_tensor_value_info(n, TP.FLOAT, s) for n, s in inputs],
+                     [h.make_tensor_value_info(out, TP.FLOAT, out_shape)], inits)
+    return h.make_model(g, opset_imports=[h.make_opsetid('', opset)])
+def check(name, m, feeds):
+    d = tempfile.mkdtemp(prefix='pl_dnnl_ops_'); onnx.save(m, d + '/m.onnx'); os.makedirs(d + '/in')
+    for i, a in enumerate(feeds):
+        t = nh.from_array(a); open(f'{d}/in/input_{i}.pb', 'wb').write(t.SerializeToString())
+    outs = {}
+    for b in ('cpu', 'reference'):
+        r = subprocess.run([P, 'run', d + '/m.onnx', '--input-dir', d + '/in', '--output-dir', d + '/' + b, '--backend', b, '--quiet'], capture_output=True, text=True)
+        if r.returncode: print('FAIL', name, b, r.stderr[-300:]); shutil.rmtree(d); return False
+        t = onnx.TensorProto(); t.ParseFromString(open(d + f'/{b}/output_0.pb', 'rb').read()); outs[b] = nh.to_array(t)
+    shutil.rmtree(d)
+    a, e = outs['cpu'], outs['reference']
+    ok = a.shape == e.shape and np.allclose(a, e, rtol=1e-3, atol=1e-4, equal_nan=True)
+    err = float(np.nanmax(np.abs(a - e))) if a.shape == e.shape and a.size else -1
+    print('ok ' if ok else 'BAD', name, 'maxerr %.3g' % err)
+    return ok
+bad = 0
+def X(c, hw=6): return rng.standard_normal((2, c, hw, hw)).astype(np.float32)
+# unary ops between convs
+unary = [('Relu', {}), ('LeakyRelu', {'alpha': 0.1}), ('Sigmoid', {}), ('Tanh', {}), ('HardSwish', {}),
+         ('HardSigmoid', {'alpha': 0.3, 'beta': 0.4}), ('Elu', {'alpha': 0.7}), ('Exp', {}), ('Abs', {}), ('Neg', {}),
+         ('Softplus', {}), ('Mish', {}), ('Round', {}), ('Gelu', {'approximate': 'tanh'}), ('Gelu', {})]
+for C in (16, 13):
+    for op, attrs in unary:
+        inits = []; opset = 20 if op == 'Gelu' else 18
+        nodes = [conv('x', 'a', 3, C, inits), h.make_node(op, ['a'], ['b'], **attrs), conv('b', 'y', C, 5, inits)]
+        bad += not check(f'{op}{attrs} C={C}', model(nodes, inits, [('x', [2, 3, 6, 6])], 'y', opset=opset), [X(3)])
+    for op in ('Sqrt', 'Log'):
+        inits = []
+        nodes = [conv('x', 'a', 3, C, inits), h.make_node('Abs', ['a'], ['a2']), h.make_node(op, ['a2'], ['b']), conv('b', 'y', C, 5, inits)]
+        bad += not check(f'Abs+{op} C={C}', model(nodes, inits, [('x', [2, 3, 6, 6])], 'y'), [X(3)])
+    inits = [init('lo', np.float32(-0.5)), init('hi', np.float32(0.7))]
+    nodes = [conv('x', 'a', 3, C, inits), h.make_node('Clip', ['a', 'lo', 'hi'], ['b']), conv('b', 'y', C, 5, inits)]
+    bad += not check(f'Clip C={C}', model(nodes, inits, [('x', [2, 3, 6, 6])], 'y'), [X(3)])
+    inits = [init('e', np.float32(2.0))]
+    nodes = [conv('x', 'a', 3, C, inits), h.make_node('Pow', ['a', 'e'], ['b']), conv('b', 'y', C, 5, inits)]
+    bad += not check(f'Pow2 C={C}', model(nodes, inits, [('x', [2, 3, 6, 6])], 'y'), [X(3)])
+    inits = [init('e3', np.float32(3.0))]
+    nodes = [h.make_node('Pow', ['x', 'e3'], ['y'])]
+    bad += not check(f'Pow3 plain', model(nodes, inits, [('x', [2, 3, 6, 6])], 'y'), [X(3)])
+    inits = [init('e5', np.float32(0.5))]
+    nodes = [h.make_node('Abs', ['x'], ['xa']), h.make_node('Pow', ['xa', 'e5'], ['y'])]
+    bad += not check(f'Pow.5 plain', model(nodes, inits, [('x', [2, 3, 6, 6])], 'y'), [X(3)])
+    # binary: both blocked, blocked + plain (graph input), broadcast per channel, swapped
+    for op in ('Add', 'Sub', 'Mul', 'Div', 'Max', 'Min'):
+        inits = []
+        nodes = [conv('x', 'a', 3, C, inits), conv('x', 'b', 3, C, inits, k=1), h.make_node(op, ['a', 'b'], ['c']), conv('c', 'y', C, 5, inits)]
+        bad += not check(f'{op} blocked+blocked C={C}', model(nodes, inits, [('x', [2, 3, 6, 6])], 'y'), [X(3)])
+        inits = []
+        nodes = [conv('x', 'a', 3, C, inits), h.make_node('Abs', ['a'], ['a1']), h.make_node('Add', ['a1', 'one'], ['a2']), h.make_node(op, ['p', 'a2'], ['c']), conv('c', 'y', C, 5, inits)]
+        inits.append(init('one', np.float32(1)))
+        bad += not check(f'{op} plain+blocked C={C}', model(nodes, inits, [('x', [2, 3, 6, 6]), ('p', [2, C, 6, 6])], 'y'), [X(3), X(C) + 3])
+        inits = [init('s', (rng.random((C, 1, 1)) + 0.5).astype(np.float32))]
+        nodes = [conv('x', 'a', 3, C, inits), h.make_node(op, ['a', 's'], ['c']), conv('c', 'y', C, 5, inits)]
+        bad += not check(f'{op} blocked+bcast C={C}', model(nodes, inits, [('x', [2, 3, 6, 6])], 'y'), [X(3)])
+        inits = [init('s', (rng.random((C, 1, 1)) + 0.5).astype(np.float32))]
+        inits.append(init('one', np.float32(1)))  # a divisor away from 0
+        nodes = [conv('x', 'a', 3, C, inits), h.make_node('Abs', ['a'], ['a1']), h.make_node('Add', ['a1', 'one'], ['a2']),
+                 h.make_node(op, ['s', 'a2'], ['c']), conv('c', 'y', C, 5, inits)]
+        bad += not check(f'{op} bcast+blocked C={C}', model(nodes, inits, [('x', [2, 3, 6, 6])], 'y'), [X(3)])
+        inits = []
+        nodes = [h.make_node(op, ['p', 'q'], ['y'])]
+        bad += not check(f'{op} plain bcast rank', model(nodes, inits, [('p', [64, 2, 50]), ('q', [50])], 'y'), [rng.standard_normal((64, 2, 50)).astype(np.float32), rng.random(50).astype(np.float32) + 0.5])
+        nodes = [h.make_node(op, ['q', 'p'], ['y'])]
+        bad += not check(f'{op} plain bcast rank swapped', model(nodes, inits, [('p', [40, 3, 50]), ('q', [3, 1])], 'y'), [rng.standard_normal((40, 3, 50)).astype(np.float32), rng.random((3, 1)).astype(np.float32) + 0.5])
+        nodes = [h.make_node(op, ['q', 'p'], ['y'])]
+        bad += not check(f'{op} both bcast', model(nodes, inits, [('p', [4, 1]), ('q', [1, 3])], 'y'), [rng.standard_normal((4, 1)).astype(np.float32), rng.random((1, 3)).astype(np.float32) + 0.5])
+    for sshape in ((C, 1, 1), (1,), (6,), (C, 6, 6)):
+        inits = [init('sl', (rng.standard_normal(sshape) * 0.3).astype(np.float32))]
+        nodes = [conv('x', 'a', 3, C, inits), h.make_node('PRelu', ['a', 'sl'], ['c']), conv('c', 'y', C, 5, inits)]
+        bad += not check(f'PRelu {sshape} C={C}', model(nodes, inits, [('x', [2, 3, 6, 6])], 'y'), [X(3)])
+    # BN after a non-conv (not folded), LRN, Softmax over channels, Resize
+    inits = [init('bs', rng.random(C).astype(np.float32) + .5), init('bb', rng.standard_normal(C).astype(np.float32)),
+             init('bm', rng.standard_normal(C).astype(np.float32)), init('bv', rng.random(C).astype(np.float32) + .5)]
+    nodes = [conv('x', 'a', 3, C, inits), h.make_node('Relu', ['a'], ['r']), h.make_node('BatchNormalization', ['r', 'bs', 'bb', 'bm', 'bv'], ['c'], epsilon=1e-3), conv('c', 'y', C, 5, inits)]
+    bad += not check(f'BN C={C}', model(nodes, inits, [('x', [2, 3, 6, 6])], 'y'), [X(3)])
+    for size in (3, 5, 4):
+        inits = []
+        nodes = [conv('x', 'a', 3, C, inits), h.make_node('LRN', ['a'], ['c'], size=size, alpha=0.01, beta=0.6, bias=1.5), conv('c', 'y', C, 5, inits)]
+        bad += not check(f'LRN {size} C={C}', model(nodes, inits, [('x', [2, 3, 6, 6])], 'y'), [X(3)])
+    for op in ('Softmax', 'LogSoftmax'):
+        for opset, axis in ((13, 1), (13, -1), (11, 1), (11, 2), (11, 0)):
+            inits = []
+            nodes = [conv('x', 'a', 3, C, inits), h.make_node(op, ['a'], ['c'], axis=axis), conv('c', 'y', C, 5, inits)]
+            bad += not check(f'{op} opset {opset} axis {axis} C={C}', model(nodes, inits, [('x', [2, 3, 6, 6])], 'y', opset=opset), [X(3)])
+    for mode, ct, nm, sc in (('nearest', 'asymmetric', 'floor', [1, 1, 2, 2]), ('nearest', 'half_pixel', 'round_prefer_floor', [1, 1, 2, 3]),
+                             ('nearest', 'pytorch_half_pixel', 'round_prefer_ceil', [1, 1, 3, 1]), ('linear', 'half_pixel', 'round_prefer_floor', [1, 1, 2, 2]),
+                             ('linear', 'pytorch_half_pixel', 'round_prefer_floor', [1, 1, 1.5, 0.5]), ('linear', 'half_pixel', 'round_prefer_floor', [1, 1, 0.5, 0.5]),
+                             ('nearest', 'asymmetric', 'floor', [1, 1, 0.5, 0.5])):
+        inits = [init('sc', np.array(sc, np.float32))]
+        nodes = [conv('x', 'a', 3, C, inits), h.make_node('Resize', ['a', '', 'sc'], ['c'], mode=mode, coordinate_transformation_mode=ct, nearest_mode=nm), conv('c', 'y', C, 5, inits)]
+        bad += not check(f'Resize {mode} {ct} {nm} {sc} C={C}', model(nodes, inits, [('x', [2, 3, 6, 6])], 'y', opset=13), [X(3)])
+    # Concat: all blocked (channel axis, and axis 2), mixed, Sum
+    inits = []
+    nodes = [conv('x', 'a', 3, C, inits), conv('x', 'b', 3, 8, inits, k=1), h.make_node('Concat', ['a', 'b', 'a'], ['c'], axis=1), conv('c', 'y', 2 * C + 8, 5, inits)]
+    bad += not check(f'Concat blocked axis1 C={C}', model(nodes, inits, [('x', [2, 3, 6, 6])], 'y'), [X(3)])
+    inits = []
+    nodes = [conv('x', 'a', 3, C, inits), conv('x', 'b', 3, C, inits, k=1), h.make_node('Concat', ['a', 'b'], ['c'], axis=2), conv('c', 'y', C, 5, inits)]
+    bad += not check(f'Concat blocked axis2 C={C}', model(nodes, inits, [('x', [2, 3, 6, 6])], 'y'), [X(3)])
+    inits = []
+    nodes = [conv('x', 'a', 3, C, inits), h.make_node('Concat', ['p', 'a'], ['c'], axis=1), conv('c', 'y', 2 * C, 5, inits)]
+    bad += not check(f'Concat plain+blocked C={C}', model(nodes, inits, [('x', [2, 3, 6, 6]), ('p', [2, C, 6, 6])], 'y'), [X(3), X(C)])
+    inits = []
+    nodes = [conv('x', 'a', 3, C, inits), conv('x', 'b', 3, C, inits, k=1), h.make_node('Sum', ['a', 'b', 'p', 'a'], ['c']), conv('c', 'y', C, 5, inits)]
+    bad += not check(f'Sum mixed C={C}', model(nodes, inits, [('x', [2, 3, 6, 6]), ('p', [2, C, 6, 6])], 'y'), [X(3), X(C)])
+    inits = []
+    nodes = [conv('x', 'a', 3, C, inits), conv('x', 'b', 3, C, inits, k=1), h.make_node('Sum', ['a', 'b'], ['c']), conv('c', 'y', C, 5, inits)]
+    bad += not check(f'Sum blocked C={C}', model(nodes, inits, [('x', [2, 3, 6, 6])], 'y'), [X(3)])
+# many-input concat (> 16) as in DenseNet
+inits = []
+nodes = [conv('x', 'a', 3, 16, inits), h.make_node('Concat', ['a'] * 20 + ['x'], ['c'], axis=1), conv('c', 'y', 16 * 20 + 3, 5, inits)]
+bad += not check('Concat 21 inputs', model(nodes, inits, [('x', [2, 3, 6, 6])], 'y'), [X(3)])
+# LayerNormalization with only Y
+for shape, axis, bias in (([2, 5, 8], -1, True), ([2, 5, 8], 1, False), ([3, 4, 2, 6], 2, True), ([3, 4, 2, 6], 0, True), ([7, 16], -1, True)):
+    ns = shape[axis:]
+    inits = [init('g', rng.standard_normal(ns).astype(np.float32)), init('bb', rng.standard_normal(ns).astype(np.float32))]
+    nodes = [h.make_node('LayerNormalization', ['x', 'g', 'bb'] if bias else ['x', 'g'], ['y'], axis=axis, epsilon=1e-3)]
+    bad += not check(f'LN {shape} axis {axis} bias {bias}', model(nodes, inits, [('x', shape)], 'y'), [rng.standard_normal(shape).astype(np.float32) * 3 + 1])
+print('bad', bad)
+sys.exit(1 if bad else 0)
