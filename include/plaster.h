@@ -206,6 +206,55 @@ pl_status pl_engine_build(const pl_model *model, const pl_build_options *options
                           pl_engine **out);
 void pl_engine_destroy(pl_engine *engine);
 
+/* ---- engine plans (cpu backend; format in docs/PLAN.md) ---- */
+
+/* Save a cpu engine as a plan file: the ONNX model's bytes (re-read from the model's file;
+ * a model keeping tensors in external data files is refused), the tactic chosen for each node
+ * of the optimized graph with the candidate timings measured at build, the build settings, and
+ * this CPU's identity and oneDNN version, closed by a CRC-32. Fails for other backends, or when
+ * the file cannot be written (the plan is written beside `path` and renamed over it). */
+pl_status pl_engine_save_plan(const pl_engine *engine, const char *path);
+/* Load a plan: checks magic, format version, size and checksum, refuses a plan built on a CPU
+ * with other ISA features or (when it used oneDNN) with another oneDNN version, naming both
+ * values; then parses the embedded model and rebuilds the engine with the recorded tactics,
+ * timing nothing. `runtime` may be NULL; runtime->threads > 0 overrides the recorded thread
+ * count and runtime->backend, when set, must be "cpu"; other fields are ignored. The caller
+ * destroys *engine, then *model (the engine borrows the model). */
+pl_status pl_plan_load(const char *path, const pl_build_options *runtime, pl_model **model,
+                       pl_engine **engine);
+/* The same from memory (bytes borrowed; `name` is used in messages and as the base folder). */
+pl_status pl_plan_load_bytes(const void *bytes, size_t size, const char *name,
+                             const pl_build_options *runtime, pl_model **model,
+                             pl_engine **engine);
+/* True when the file starts with a plan's magic bytes (whatever its extension). */
+bool pl_path_is_plan(const char *path);
+
+/* What a cpu engine's build did (`plaster build`). Log lines are the graph passes' and the
+ * tactic selection's; detail lines start with two spaces; borrowed, NULL when out of range.
+ * Counts are 0 for the reference backend. */
+int pl_engine_log_count(const pl_engine *engine);
+const char *pl_engine_log_line(const pl_engine *engine, int index);
+
+/* One node of a cpu engine's optimized graph, in execution order (strings borrowed). */
+typedef struct pl_engine_node {
+    const char *name, *op;
+    const char *tactic;            /* the tactic chosen */
+    int n_candidates;              /* tactics that accept the node, best-first by expectation */
+    const char *candidates[8];
+    double candidate_ns[8];        /* measured at build: 0 not timed, < 0 failed */
+} pl_engine_node;
+int pl_engine_node_count(const pl_engine *engine);
+pl_status pl_engine_node_get(const pl_engine *engine, int index, pl_engine_node *out);
+
+typedef struct pl_engine_build_info {
+    int threads;                /* 0: library default */
+    int64_t batch;              /* batch the tactics were (or would be) timed at */
+    bool onednn;                /* oneDNN tactics were offered */
+    double build_ns;            /* wall time of this engine's build */
+    const char *onednn_version; /* "oneDNN 2.6.3 (OpenMP)" or "none" (static) */
+} pl_engine_build_info;
+pl_status pl_engine_build_info_get(const pl_engine *engine, pl_engine_build_info *out);
+
 /* An execution context holds per-run state; several may share one engine. */
 pl_status pl_context_create(pl_engine *engine, pl_context **out);
 void pl_context_destroy(pl_context *ctx);
@@ -216,6 +265,11 @@ void pl_context_destroy(pl_context *ctx);
  * A sequence-typed output is returned as a tensor of kind sequence (see pl_tensor_seq_*). */
 pl_status pl_context_run(pl_context *ctx, int n_inputs, pl_tensor *const *inputs,
                          int n_outputs, pl_tensor **outputs);
+
+/* Memory of a cpu context's arena: the largest arena it has planned so far, and what the same
+ * values would take without sharing memory between values whose lifetimes do not overlap
+ * (both 0 before the first run, and for the reference backend, which plans none). */
+void pl_context_memory(const pl_context *ctx, size_t *arena_bytes, size_t *unshared_bytes);
 
 /* Sequence values (ONNX sequence types): -1 for a plain tensor, else the element count. */
 int pl_tensor_seq_length(const pl_tensor *tensor);

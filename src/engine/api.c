@@ -246,3 +246,10 @@ pl_status pl_context_run(pl_context *ctx, int n_inputs, pl_tensor *const *inputs
     free(bound);
     return st;
 }
+
+void pl_context_memory(const pl_context *ctx, size_t *arena_bytes, size_t *unshared_bytes) {
+    size_t unshared = 0;
+    size_t arena = ctx && ctx->cpu_state ? pl_cpu_ctx_arena_bytes(ctx->cpu_state, &unshared) : 0;
+    if (arena_bytes) *arena_bytes = arena;
+    if (unshared_bytes) *unshared_bytes = unshared;
+}
