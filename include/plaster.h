@@ -351,6 +351,8 @@ typedef struct pl_bench_settings {
     int progress;              /* draw a progress bar on stderr when it is a terminal */
     const char *model_path;    /* when set, cold start also times pl_model_load of this file */
     const char *backend;       /* engine backend (NULL: reference); see pl_build_options */
+    const char *plan_path;     /* when set, the engine is this plan's (pl_plan_load, timed as the
+                                  cold start's load; build is 0): `model` must be the plan's model */
 } pl_bench_settings;
 
 /* Fills `s` with the defaults above for `scenario`. */
@@ -423,6 +425,9 @@ typedef struct pl_eval_settings {
     const float *mean, *std; /* per channel, after scaling pixels to [0, 1] */
     int n_channels_norm;
     const char *layout;    /* "NCHW" or "NHWC" */
+    const char *backend;   /* engine backend (NULL: reference); see pl_build_options */
+    pl_engine *engine;     /* borrowed: run on this engine of `model` (e.g. a plan's) instead of
+                              building one (backend and threads are then not used) */
 } pl_eval_settings;
 
 void pl_eval_settings_default(pl_eval_settings *s);
