@@ -104,3 +104,24 @@ d = os.path.join(out, "hostile_in")
 os.makedirs(d, exist_ok=True)
 with open(os.path.join(d, "input_0.pb"), "wb") as f:
     f.write(numpy_helper.from_array(np.array([100000, 100000, 10], np.int64)).SerializeToString())
+
+# a small CNN for plans (`plaster build`): Conv + Relu, a residual Conv + Add, pooling and Gemm
+rng = np.random.default_rng(7)
+def init(name, shape):
+    return numpy_helper.from_array(rng.standard_normal(shape).astype(np.float32) * 0.3, name)
+nodes = [helper.make_node("Conv", ["x", "w1", "b1"], ["c1"], name="conv1", pads=[1, 1, 1, 1]),
+         helper.make_node("Relu", ["c1"], ["r1"], name="relu1"),
+         helper.make_node("Conv", ["r1", "w2", "b2"], ["c2"], name="conv2", pads=[1, 1, 1, 1]),
+         helper.make_node("Add", ["c2", "r1"], ["a2"], name="add2"),
+         helper.make_node("GlobalAveragePool", ["a2"], ["p"], name="pool"),
+         helper.make_node("Flatten", ["p"], ["f"], name="flat"),
+         helper.make_node("Gemm", ["f", "wf", "bf"], ["y"], name="fc", transB=1)]
+g = helper.make_graph(nodes, "cnn", [helper.make_tensor_value_info("x", TensorProto.FLOAT, ["N", 3, 8, 8])],
+                      [helper.make_tensor_value_info("y", TensorProto.FLOAT, ["N", 5])],
+                      initializer=[init("w1", (8, 3, 3, 3)), init("b1", (8,)), init("w2", (8, 8, 3, 3)),
+                                   init("b2", (8,)), init("wf", (5, 8)), init("bf", (5,))])
+save(helper.make_model(g, opset_imports=[helper.make_opsetid("", 13)]), "cnn.onnx")
+d = os.path.join(out, "cnn_in")
+os.makedirs(d, exist_ok=True)
+with open(os.path.join(d, "input_0.pb"), "wb") as f:
+    f.write(numpy_helper.from_array(rng.standard_normal((2, 3, 8, 8)).astype(np.float32), "x").SerializeToString())
