@@ -141,6 +141,8 @@ expect 1 "otherdnnl.plan: refused: the plan was built with oneDNN 0.0.1 \(test\)
     "$PLASTER" run "$T/otherdnnl.plan" --input-dir "$M/cnn_in" --output-dir "$T/o"
 expect 1 "is a plan.*--backend reference cannot run it" -- "$PLASTER" run "$T/cnn.plan" --backend reference --input-dir "$M/cnn_in" --output-dir "$T/o"
 expect 1 "is already a plan" -- "$PLASTER" build "$T/cnn.plan" -o "$T/again.plan"
+expect 2 "tensor 'w' keeps its data in an external file; plans embed self-contained models" -- \
+    "$PLASTER" build "$M/good_external.onnx" -o "$T/ext.plan" --quiet
 expect 1 "-o PLAN is required" -- "$PLASTER" build "$M/cnn.onnx"
 expect 1 "cannot create" -- "$PLASTER" build "$M/cnn.onnx" -o "$T/no/such/dir/x.plan" --quiet
 

@@ -67,6 +67,14 @@ for name, loc in (("missing_external.onnx", "weights_absent.bin"), ("escaping_ex
     e.key, e.value = "location", loc
     save(relu_graph(extra_init=[w], nodes=[helper.make_node("Mul", ["x", "w"], ["y"], name="mul0")]), name)
 
+# a valid model with external data (a plan refuses to embed it)
+w = TensorProto(name="w", data_type=TensorProto.FLOAT, dims=[4])
+w.data_location = TensorProto.EXTERNAL
+e = w.external_data.add()
+e.key, e.value = "location", "weights_ok.bin"
+open(os.path.join(out, "weights_ok.bin"), "wb").write(np.array([1, 2, 3, 4], np.float32).tobytes())
+save(relu_graph(extra_init=[w], nodes=[helper.make_node("Mul", ["x", "w"], ["y"], name="mul0")]), "good_external.onnx")
+
 # unknown opset domain; unsupported op; undefined input
 save(relu_graph(domain_imports=[helper.make_opsetid("com.example.unknown", 1)]), "unknown_domain.onnx")
 save(relu_graph(nodes=[helper.make_node("FrobnicateTensor", ["x"], ["y"], name="frob0")]), "unsupported_op.onnx")
