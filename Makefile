@@ -20,17 +20,17 @@ asan:
 	@cmake -S . -B $(ASAN_BUILD) -DCMAKE_BUILD_TYPE=RelWithDebInfo -DCMAKE_C_FLAGS_RELWITHDEBINFO="-O1 -g" -DPL_SANITIZE=ON >/dev/null
 	@cmake --build $(ASAN_BUILD) -j $(JOBS)
 
-# libFuzzer target for the model loader (clang).
+# libFuzzer targets for the model loader and plan loading (clang), and the CLI that seeds them.
 fuzz:
 	@CC=clang cmake -S . -B $(FUZZ_BUILD) -DCMAKE_BUILD_TYPE=RelWithDebInfo -DPL_FUZZ=ON -DPL_DNNL=OFF -DPL_WERROR=OFF >/dev/null
-	@cmake --build $(FUZZ_BUILD) -j $(JOBS) --target fuzz_load
+	@cmake --build $(FUZZ_BUILD) -j $(JOBS) --target fuzz_load fuzz_plan plaster_cli
 
 test: deps build asan fuzz
 	@echo "== tests (release build)"
 	@cd $(BUILD) && ctest --output-on-failure -j $(JOBS)
 	@echo "== tests under AddressSanitizer + UndefinedBehaviorSanitizer"
 	@cd $(ASAN_BUILD) && ctest --output-on-failure -j $(JOBS) -LE fuzz
-	@echo "== loader fuzzing smoke run"
+	@echo "== loader and plan fuzzing smoke runs"
 	@cd $(FUZZ_BUILD) && ctest --output-on-failure -L fuzz
 
 conformance: build

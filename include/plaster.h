@@ -210,8 +210,8 @@ void pl_engine_destroy(pl_engine *engine);
  * pass summary ("fuse: 3 node(s) fused ...") and, indented by two spaces, one per change
  * ("  fuse: Relu 'r1' into Conv 'c1' (post-op relu)"), then the tactic counts; 0 lines for the
  * reference backend. Lines are borrowed from the engine; NULL for an index out of range. */
-int pl_engine_pass_log_count(const pl_engine *engine);
-const char *pl_engine_pass_log(const pl_engine *engine, int index);
+int pl_engine_log_count(const pl_engine *engine);
+const char *pl_engine_log_line(const pl_engine *engine, int index);
 /* Nodes the engine runs, in order: for the cpu backend the live nodes of its optimized graph,
  * for the reference backend the model's top-level nodes. */
 int pl_engine_node_count(const pl_engine *engine);
@@ -223,6 +223,50 @@ pl_status pl_engine_node_get(const pl_engine *engine, int index, const char **op
 /* Name of fused post-op k of node `index` ("relu", "add", "sum", ...); NULL out of range. */
 const char *pl_engine_node_post(const pl_engine *engine, int index, int k);
 
+/* ---- engine plans (cpu backend; format in docs/PLAN.md) ---- */
+
+/* Save a cpu engine as a plan file: the ONNX model's bytes (re-read from the model's file;
+ * a model keeping tensors in external data files is refused), the tactic chosen for each node
+ * of the optimized graph with the candidate timings measured at build, the build settings, and
+ * this CPU's identity and oneDNN version, closed by a CRC-32. Fails for other backends, or when
+ * the file cannot be written (the plan is written beside `path` and renamed over it). */
+pl_status pl_engine_save_plan(const pl_engine *engine, const char *path);
+/* Load a plan: checks magic, format version, size and checksum, refuses a plan built on a CPU
+ * with other ISA features or (when it used oneDNN) with another oneDNN version, naming both
+ * values; then parses the embedded model and rebuilds the engine with the recorded tactics,
+ * timing nothing. `runtime` may be NULL; runtime->threads > 0 overrides the recorded thread
+ * count and runtime->backend, when set, must be "cpu"; other fields are ignored. The caller
+ * destroys *engine, then *model (the engine borrows the model). */
+pl_status pl_plan_load(const char *path, const pl_build_options *runtime, pl_model **model,
+                       pl_engine **engine);
+/* The same from memory (bytes borrowed; `name` is used in messages and as the base folder). */
+pl_status pl_plan_load_bytes(const void *bytes, size_t size, const char *name,
+                             const pl_build_options *runtime, pl_model **model,
+                             pl_engine **engine);
+/* True when the file starts with a plan's magic bytes (whatever its extension). */
+bool pl_path_is_plan(const char *path);
+
+
+/* Node `index` of a cpu engine's optimized graph with its tactic candidates and their build
+ * timings (strings borrowed); PL_ERR_INVALID for the reference backend or out of range. */
+typedef struct pl_engine_node {
+    const char *name, *op;
+    const char *tactic;            /* the tactic chosen */
+    int n_candidates;              /* tactics that accept the node, best-first by expectation */
+    const char *candidates[8];
+    double candidate_ns[8];        /* measured at build: 0 not timed, < 0 failed */
+} pl_engine_node;
+pl_status pl_engine_node_info(const pl_engine *engine, int index, pl_engine_node *out);
+
+typedef struct pl_engine_build_info {
+    int threads;                /* 0: library default */
+    int64_t batch;              /* batch the tactics were (or would be) timed at */
+    bool onednn;                /* oneDNN tactics were offered */
+    double build_ns;            /* wall time of this engine's build */
+    const char *onednn_version; /* "oneDNN 2.6.3 (OpenMP)" or "none" (static) */
+} pl_engine_build_info;
+pl_status pl_engine_build_info_get(const pl_engine *engine, pl_engine_build_info *out);
+
 /* An execution context holds per-run state; several may share one engine. */
 pl_status pl_context_create(pl_engine *engine, pl_context **out);
 void pl_context_destroy(pl_context *ctx);
@@ -233,6 +277,11 @@ void pl_context_destroy(pl_context *ctx);
  * A sequence-typed output is returned as a tensor of kind sequence (see pl_tensor_seq_*). */
 pl_status pl_context_run(pl_context *ctx, int n_inputs, pl_tensor *const *inputs,
                          int n_outputs, pl_tensor **outputs);
+
+/* Memory of a cpu context's arena: the largest arena it has planned so far, and what the same
+ * values would take without sharing memory between values whose lifetimes do not overlap
+ * (both 0 before the first run, and for the reference backend, which plans none). */
+void pl_context_memory(const pl_context *ctx, size_t *arena_bytes, size_t *unshared_bytes);
 
 /* Sequence values (ONNX sequence types): -1 for a plain tensor, else the element count. */
 int pl_tensor_seq_length(const pl_tensor *tensor);
@@ -314,6 +363,8 @@ typedef struct pl_bench_settings {
     int progress;              /* draw a progress bar on stderr when it is a terminal */
     const char *model_path;    /* when set, cold start also times pl_model_load of this file */
     const char *backend;       /* engine backend (NULL: reference); see pl_build_options */
+    const char *plan_path;     /* when set, the engine is this plan's (pl_plan_load, timed as the
+                                  cold start's load; build is 0): `model` must be the plan's model */
 } pl_bench_settings;
 
 /* Fills `s` with the defaults above for `scenario`. */
@@ -386,6 +437,9 @@ typedef struct pl_eval_settings {
     const float *mean, *std; /* per channel, after scaling pixels to [0, 1] */
     int n_channels_norm;
     const char *layout;    /* "NCHW" or "NHWC" */
+    const char *backend;   /* engine backend (NULL: reference); see pl_build_options */
+    pl_engine *engine;     /* borrowed: run on this engine of `model` (e.g. a plan's) instead of
+                              building one (backend and threads are then not used) */
 } pl_eval_settings;
 
 void pl_eval_settings_default(pl_eval_settings *s);

@@ -81,5 +81,15 @@ assert d["energy_meter"].startswith("rapl"), d["energy_meter"]
 assert d["energy_is_estimate"] is False
 ' "$T/r" && ok || bad "rapl meter: $(cat "$T/r") $(cat "$T/err")"
 
+# a plan: its cpu engine runs, and the cold start's load is the plan's (no build)
+"$PLASTER" build "$M" -o "$T/model.plan" --quiet || bad "plaster build"
+"$PLASTER" bench "$T/model.plan" --duration 0.2 --min-queries 3 --warmup-ms 0 --energy-meter estimate --json >"$T/p" 2>"$T/err"
+/usr/bin/python3 -c '
+import json, sys
+d = json.load(open(sys.argv[1]))
+assert d["plan"] is True and d["backend"] == "cpu" and d["load_ns"] > 0 and d["build_ns"] == 0 and d["queries"] >= 3, d
+' "$T/p" && ok || bad "bench of a plan: $(cat "$T/p") $(cat "$T/err")"
+expect_error "--backend reference cannot run it" -- "$PLASTER" bench "$T/model.plan" --backend reference
+
 echo "bench_cli: $pass passed, $fail failed"
 [ "$fail" -eq 0 ]

@@ -120,7 +120,69 @@ else
     fail=$((fail + 1)); echo "FAIL: machine --json / cache"
 fi
 expect 1 "--threads wants"         -- "$PLASTER" machine --threads zero
-for cmd in run info conformance machine; do
+# plans (`plaster build`): outputs as the ONNX model's; damaged, truncated and foreign plans refused
+same_outputs() { # same_outputs NAME DIR_A DIR_B: byte-identical output files
+    if cmp -s "$2/output_0.pb" "$3/output_0.pb"; then pass=$((pass + 1)); else fail=$((fail + 1)); echo "FAIL: $1: outputs differ"; fi
+}
+if "$PLASTER" build "$M/cnn.onnx" -o "$T/cnn.plan" --quiet && "$PLASTER" build "$M/cnn.onnx" -o "$T/cnn_nd.plan" --no-onednn --quiet &&
+   "$PLASTER" build "$M/relu.onnx" -o "$T/relu.plan" --quiet; then
+    pass=$((pass + 1))
+else
+    fail=$((fail + 1)); echo "FAIL: plaster build"
+fi
+"$PLASTER" run "$T/relu.plan" --input-dir "$M/good" --output-dir "$T/p_relu" --quiet
+"$PLASTER" run "$M/relu.onnx" --backend reference --input-dir "$M/good" --output-dir "$T/o_relu" --quiet
+"$PLASTER" run "$M/relu.onnx" --backend cpu --input-dir "$M/good" --output-dir "$T/c_relu" --quiet
+same_outputs "relu.plan vs relu.onnx (reference)" "$T/p_relu" "$T/o_relu"
+same_outputs "relu.plan vs relu.onnx (cpu)" "$T/p_relu" "$T/c_relu"
+# without oneDNN every node runs the reference kernel: bit for bit the reference executor
+"$PLASTER" run "$T/cnn_nd.plan" --input-dir "$M/cnn_in" --output-dir "$T/p_cnn_nd" --quiet
+"$PLASTER" run "$M/cnn.onnx" --backend reference --input-dir "$M/cnn_in" --output-dir "$T/o_cnn" --quiet
+same_outputs "cnn.plan (--no-onednn) vs cnn.onnx" "$T/p_cnn_nd" "$T/o_cnn"
+# with the timed tactics: as the reference within the cpu backend's tolerance
+"$PLASTER" run "$T/cnn.plan" --input-dir "$M/cnn_in" --output-dir "$T/p_cnn" --quiet --threads 1
+if /usr/bin/python3 -c "
+import sys, onnx, numpy as np
+from onnx import numpy_helper as nh
+l = lambda p: nh.to_array(onnx.load_tensor(p))
+a, b = l(sys.argv[1]), l(sys.argv[2])
+assert a.shape == b.shape == (2, 5) and np.allclose(a, b, rtol=1e-3, atol=1e-4), (a, b)" "$T/p_cnn/output_0.pb" "$T/o_cnn/output_0.pb"; then
+    pass=$((pass + 1))
+else
+    fail=$((fail + 1)); echo "FAIL: cnn.plan outputs vs reference"
+fi
+if "$PLASTER" build "$M/cnn.onnx" -o "$T/cnn2.plan" --json >"$T/build.json" &&
+   /usr/bin/python3 -c "
+import json, sys
+d = json.load(open(sys.argv[1]))
+assert d['plan_bytes'] > 0 and d['arena_bytes'] > 0 and d['unshared_bytes'] >= d['arena_bytes'], d
+assert sum(d['tactics'].values()) == len(d['nodes']) == 5, d
+assert all(n['tactic'] in [c['tactic'] for c in n['candidates']] for n in d['nodes']), d" "$T/build.json"; then
+    pass=$((pass + 1))
+else
+    fail=$((fail + 1)); echo "FAIL: build --json"; cat "$T/build.json"
+fi
+cp "$T/cnn.plan" "$T/flip.plan"
+/usr/bin/python3 -c "import sys; p=sys.argv[1]; b=bytearray(open(p,'rb').read()); b[len(b)//2] ^= 0x40; open(p,'wb').write(b)" "$T/flip.plan"
+expect 1 "flip.plan: damaged plan: checksum mismatch" -- "$PLASTER" run "$T/flip.plan" --input-dir "$M/cnn_in" --output-dir "$T/o"
+head -c 1000 "$T/cnn.plan" >"$T/short.plan"
+expect 1 "short.plan: truncated or damaged plan: the file has 1000 bytes" -- "$PLASTER" run "$T/short.plan" --input-dir "$M/cnn_in" --output-dir "$T/o"
+head -c 10 "$T/cnn.plan" >"$T/tiny.plan"
+expect 1 "tiny.plan: damaged plan" -- "$PLASTER" run "$T/tiny.plan" --input-dir "$M/cnn_in" --output-dir "$T/o"
+PL_PLAN_CPU_OVERRIDE="avx2 fma test_only_feature" "$PLASTER" build "$M/cnn.onnx" -o "$T/othercpu.plan" --quiet
+expect 1 "othercpu.plan: refused: the plan was built on a CPU with features 'avx2 fma test_only_feature'.*this CPU has" -- \
+    "$PLASTER" run "$T/othercpu.plan" --input-dir "$M/cnn_in" --output-dir "$T/o"
+PL_PLAN_ONEDNN_OVERRIDE="oneDNN 0.0.1 (test)" "$PLASTER" build "$M/cnn.onnx" -o "$T/otherdnnl.plan" --quiet
+expect 1 "otherdnnl.plan: refused: the plan was built with oneDNN 0.0.1 \(test\), this plaster has" -- \
+    "$PLASTER" run "$T/otherdnnl.plan" --input-dir "$M/cnn_in" --output-dir "$T/o"
+expect 1 "is a plan.*--backend reference cannot run it" -- "$PLASTER" run "$T/cnn.plan" --backend reference --input-dir "$M/cnn_in" --output-dir "$T/o"
+expect 1 "is already a plan" -- "$PLASTER" build "$T/cnn.plan" -o "$T/again.plan"
+expect 2 "tensor 'w' keeps its data in an external file; plans embed self-contained models" -- \
+    "$PLASTER" build "$M/good_external.onnx" -o "$T/ext.plan" --quiet
+expect 1 "-o PLAN is required" -- "$PLASTER" build "$M/cnn.onnx"
+expect 1 "cannot create" -- "$PLASTER" build "$M/cnn.onnx" -o "$T/no/such/dir/x.plan" --quiet
+
+for cmd in run info conformance machine build; do
     if "$PLASTER" $cmd --help | grep -q "usage: plaster $cmd"; then pass=$((pass + 1)); else fail=$((fail + 1)); echo "FAIL: $cmd --help"; fi
 done
 if "$PLASTER" --version | grep -q "^plaster [0-9]"; then pass=$((pass + 1)); else fail=$((fail + 1)); echo "FAIL: --version"; fi

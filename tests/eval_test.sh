@@ -63,5 +63,17 @@ expect 1 "eval needs \[N, classes\]"      -- "$PLASTER" eval "$T/bad_output.onnx
 expect 1 "samples are \[3,4,4\]"          -- "$PLASTER" eval "$MODEL" --dataset "$T/npy"
 PL_FASHION_MNIST_DIR=$T expect 1 "t10k-images-idx3-ubyte.gz: missing" -- "$PLASTER" eval "$MODEL" --dataset fashion-mnist
 
+# a plan from `plaster build` is evaluated on its cpu engine: the same answers as the ONNX model
+"$PLASTER" build "$MODEL" -o "$T/model.plan" --quiet || bad "plaster build"
+"$PLASTER" eval "$T/model.plan" --dataset fashion-mnist --limit 200 --batch 50 --json >"$T/plan.json" 2>"$T/err"
+"$PLASTER" eval "$MODEL" --backend cpu --dataset fashion-mnist --limit 200 --batch 50 --json >"$T/cpu.json" 2>>"$T/err"
+"$PLASTER" eval "$MODEL" --dataset fashion-mnist --limit 200 --batch 50 --json >"$T/ref.json" 2>>"$T/err"
+if /usr/bin/python3 -c '
+import json, sys
+p, c, r = (json.load(open(f)) for f in sys.argv[1:4])
+assert p["samples"] == 200 and p["top1_correct"] == c["top1_correct"] == r["top1_correct"], (p, c, r)
+' "$T/plan.json" "$T/cpu.json" "$T/ref.json"; then ok; else bad "eval of a plan: $(cat "$T/err")"; fi
+expect 1 "is a plan.*--backend reference cannot run it" -- "$PLASTER" eval "$T/model.plan" --backend reference --dataset fashion-mnist
+
 echo "eval CLI: $pass passed, $fail failed"
 [ "$fail" -eq 0 ]

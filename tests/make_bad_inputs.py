@@ -67,6 +67,14 @@ for name, loc in (("missing_external.onnx", "weights_absent.bin"), ("escaping_ex
     e.key, e.value = "location", loc
     save(relu_graph(extra_init=[w], nodes=[helper.make_node("Mul", ["x", "w"], ["y"], name="mul0")]), name)
 
+# a valid model with external data (a plan refuses to embed it)
+w = TensorProto(name="w", data_type=TensorProto.FLOAT, dims=[4])
+w.data_location = TensorProto.EXTERNAL
+e = w.external_data.add()
+e.key, e.value = "location", "weights_ok.bin"
+open(os.path.join(out, "weights_ok.bin"), "wb").write(np.array([1, 2, 3, 4], np.float32).tobytes())
+save(relu_graph(extra_init=[w], nodes=[helper.make_node("Mul", ["x", "w"], ["y"], name="mul0")]), "good_external.onnx")
+
 # unknown opset domain; unsupported op; undefined input
 save(relu_graph(domain_imports=[helper.make_opsetid("com.example.unknown", 1)]), "unknown_domain.onnx")
 save(relu_graph(nodes=[helper.make_node("FrobnicateTensor", ["x"], ["y"], name="frob0")]), "unsupported_op.onnx")
@@ -104,3 +112,24 @@ d = os.path.join(out, "hostile_in")
 os.makedirs(d, exist_ok=True)
 with open(os.path.join(d, "input_0.pb"), "wb") as f:
     f.write(numpy_helper.from_array(np.array([100000, 100000, 10], np.int64)).SerializeToString())
+
+# a small CNN for plans (`plaster build`): Conv + Relu, a residual Conv + Add, pooling and Gemm
+rng = np.random.default_rng(7)
+def init(name, shape):
+    return numpy_helper.from_array(rng.standard_normal(shape).astype(np.float32) * 0.3, name)
+nodes = [helper.make_node("Conv", ["x", "w1", "b1"], ["c1"], name="conv1", pads=[1, 1, 1, 1]),
+         helper.make_node("Relu", ["c1"], ["r1"], name="relu1"),
+         helper.make_node("Conv", ["r1", "w2", "b2"], ["c2"], name="conv2", pads=[1, 1, 1, 1]),
+         helper.make_node("Add", ["c2", "r1"], ["a2"], name="add2"),
+         helper.make_node("GlobalAveragePool", ["a2"], ["p"], name="pool"),
+         helper.make_node("Flatten", ["p"], ["f"], name="flat"),
+         helper.make_node("Gemm", ["f", "wf", "bf"], ["y"], name="fc", transB=1)]
+g = helper.make_graph(nodes, "cnn", [helper.make_tensor_value_info("x", TensorProto.FLOAT, ["N", 3, 8, 8])],
+                      [helper.make_tensor_value_info("y", TensorProto.FLOAT, ["N", 5])],
+                      initializer=[init("w1", (8, 3, 3, 3)), init("b1", (8,)), init("w2", (8, 8, 3, 3)),
+                                   init("b2", (8,)), init("wf", (5, 8)), init("bf", (5,))])
+save(helper.make_model(g, opset_imports=[helper.make_opsetid("", 13)]), "cnn.onnx")
+d = os.path.join(out, "cnn_in")
+os.makedirs(d, exist_ok=True)
+with open(os.path.join(d, "input_0.pb"), "wb") as f:
+    f.write(numpy_helper.from_array(rng.standard_normal((2, 3, 8, 8)).astype(np.float32), "x").SerializeToString())

@@ -264,14 +264,14 @@ static void assert_close(const pl_tensor *want, const pl_tensor *got) {
 }
 
 static bool log_has(const pl_engine *e, const char *needle) {
-    for (int i = 0; i < pl_engine_pass_log_count(e); i++)
-        if (strstr(pl_engine_pass_log(e, i), needle)) return true;
+    for (int i = 0; i < pl_engine_log_count(e); i++)
+        if (strstr(pl_engine_log_line(e, i), needle)) return true;
     return false;
 }
 
 static void assert_log(const pl_engine *e, const char *needle) {
     if (log_has(e, needle)) return;
-    for (int i = 0; i < pl_engine_pass_log_count(e); i++) fprintf(stderr, "log: %s\n", pl_engine_pass_log(e, i));
+    for (int i = 0; i < pl_engine_log_count(e); i++) fprintf(stderr, "log: %s\n", pl_engine_log_line(e, i));
     fail_msg("the pass log has no line with '%s'", needle);
 }
 

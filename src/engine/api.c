@@ -153,13 +153,6 @@ void pl_engine_destroy(pl_engine *e) {
     free(e);
 }
 
-int pl_engine_pass_log_count(const pl_engine *e) { return e && e->cpu ? e->cpu->xg->n_log : 0; }
-
-const char *pl_engine_pass_log(const pl_engine *e, int i) {
-    if (!e || !e->cpu || i < 0 || i >= e->cpu->xg->n_log) return NULL;
-    return e->cpu->xg->log[i];
-}
-
 int pl_engine_node_count(const pl_engine *e) {
     if (!e) return 0;
     if (!e->cpu) return e->model->graph->n_nodes;
@@ -295,4 +288,11 @@ pl_status pl_context_run(pl_context *ctx, int n_inputs, pl_tensor *const *inputs
                                               n_outputs, outputs);
     free(bound);
     return st;
+}
+
+void pl_context_memory(const pl_context *ctx, size_t *arena_bytes, size_t *unshared_bytes) {
+    size_t unshared = 0;
+    size_t arena = ctx && ctx->cpu_state ? pl_cpu_ctx_arena_bytes(ctx->cpu_state, &unshared) : 0;
+    if (arena_bytes) *arena_bytes = arena;
+    if (unshared_bytes) *unshared_bytes = unshared;
 }

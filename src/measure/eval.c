@@ -154,9 +154,9 @@ static pl_status eval_loop(const pl_model *model, const pl_eval_settings *s, eva
     int64_t n = s->limit > 0 && s->limit < ds->count ? s->limit : ds->count;
     int64_t batch = fixed_batch ? fixed_batch : s->batch > 0 ? s->batch : 1;
     r->batch = batch;
-    pl_build_options opt = {.backend = NULL, .threads = s->threads};
-    PL_TRY(pl_engine_build(model, &opt, &run->engine));
-    PL_TRY(pl_context_create(run->engine, &run->ctx));
+    pl_build_options opt = {.backend = s->backend, .threads = s->threads};
+    if (!s->engine) PL_TRY(pl_engine_build(model, &opt, &run->engine));
+    PL_TRY(pl_context_create(s->engine ? s->engine : run->engine, &run->ctx));
     pl_io_info out_info;
     PL_TRY(pl_model_output_info(model, 0, &out_info));
     bool tty = s->progress && isatty(2);

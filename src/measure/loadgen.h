@@ -31,6 +31,7 @@ typedef struct pl_lg {
     const pl_model *model;
     const pl_bench_settings *s;
     pl_engine *engine;
+    pl_model *plan_model; /* the model of s->plan_path's plan (the engine borrows it), or NULL */
     int64_t batch;
     int n_in, n_out;
     pl_tensor *const *inputs;

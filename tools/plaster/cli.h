@@ -12,6 +12,18 @@
 int cli_fail(const char *cmd, pl_status status);
 /* Print "plaster CMD: message" for a usage error and return 1. */
 int cli_usage_error(const char *cmd, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
+/* The backend of run, bench, report and eval when no --backend is given: the optimized engine.
+ * (conformance defaults to the reference executor, the correctness yardstick.) */
+#define CLI_DEFAULT_BACKEND "cpu"
+
+/* When `path` is a plan (by its magic bytes): *is_plan = true and *backend becomes "cpu"; a
+ * --backend other than cpu given with a plan is a usage error (returns 1). An unknown backend is
+ * a usage error; a NULL one becomes CLI_DEFAULT_BACKEND. Returns 0 otherwise. */
+int cli_plan_backend(const char *cmd, const char *path, const char **backend, bool *is_plan);
+/* Loads MODEL, an ONNX file or a plan, and its engine (a plan's own cpu engine; else built for
+ * `backend`, NULL: CLI_DEFAULT_BACKEND). Returns 0, or the exit code after printing the error. */
+int cli_open(const char *cmd, const char *path, const char *backend, int threads, pl_model **model,
+             pl_engine **engine);
 /* True when `arg` is "--help" or "-h". */
 bool cli_is_help(const char *arg);
 void cli_print_version(void);
@@ -21,6 +33,7 @@ const char *cli_shape_str(const pl_io_info *info, char *buf, size_t size);
 void cli_json_string(FILE *f, const char *s);
 
 int cmd_run(int argc, char **argv);
+int cmd_build(int argc, char **argv);
 int cmd_info(int argc, char **argv);
 int cmd_conformance(int argc, char **argv);
 int cmd_machine(int argc, char **argv);

@@ -9,9 +9,9 @@
 #include <unistd.h>
 
 static const char *bench_help =
-    "usage: plaster bench MODEL [--scenario single-stream|multi-stream|server|offline] [options]\n"
+    "usage: plaster bench MODEL|PLAN [--scenario single-stream|multi-stream|server|offline] [options]\n"
     "\n"
-    "Measures MODEL on the chosen backend (default: the reference executor) with MLPerf LoadGen's scenarios, after an untimed\n"
+    "Measures MODEL on the chosen backend (default: cpu, the optimized engine) with MLPerf LoadGen's scenarios, after an untimed\n"
     "warmup, and says whether the run is VALID (minimum duration, minimum queries, early stopping,\n"
     "and for the server the p99 SLA) with the reasons when it is not. Latencies are wall clock\n"
     "(CLOCK_MONOTONIC) from a query's issue (server: its scheduled arrival) to its completion.\n"
@@ -28,7 +28,9 @@ static const char *bench_help =
     "                        64 single-stream, 662 multi-stream, 459 server, 1 offline)\n"
     "  --warmup-ms MS        untimed warmup (default 500)\n"
     "  --batch N             samples per inference, bound to the symbolic dim 0 (default 1)\n"
-    "  --backend B           reference (default) or cpu (graph passes, oneDNN, blocked layouts)\n"
+    "  --backend B           cpu (default: graph passes, oneDNN, blocked layouts) or reference;\n"
+    "                        MODEL may be a plan from `plaster build`: its cpu engine is used and the\n"
+    "                        cold start's load is pl_plan_load (model and engine, no tactic timing)\n"
     "  --threads N           threads per inference (default: OpenMP's default)\n"
     "  --streams N           concurrent execution contexts sharing one engine (default 1)\n"
     "  --samples-per-query N multi-stream samples per query (default 8)\n"
@@ -104,7 +106,7 @@ static void print_text(const char *model, const pl_bench_result *r, const pl_ben
     if (s->threads) snprintf(threads, sizeof threads, "%d", s->threads);
     else snprintf(threads, sizeof threads, "OpenMP default");
     printf("scenario:    %s, batch %lld, streams %d, threads %s, seed %llu, backend %s\n", pl_scenario_name(r->scenario),
-           (long long)r->batch, s->streams, threads, (unsigned long long)s->seed, s->backend ? s->backend : "reference");
+           (long long)r->batch, s->streams, threads, (unsigned long long)s->seed, s->backend ? s->backend : CLI_DEFAULT_BACKEND);
     print_headline(r, s);
     printf("result:      %s\n", r->valid ? "VALID (every constraint met)" : "INVALID");
     if (r->reasons[0]) {
@@ -156,8 +158,13 @@ static void print_text(const char *model, const pl_bench_result *r, const pl_ben
     } else {
         printf("energy:      %s\n", r->energy_meter[0] ? r->energy_meter : "not measured");
     }
-    printf("cold start (wall clock): load %.3f ms (pl_model_load), build %.3f ms (pl_engine_build), first inference %.3f ms\n",
-           ms(r->load_ns), ms(r->build_ns), ms(r->first_run_ns));
+    if (s->plan_path)
+        printf("cold start (wall clock): load %.3f ms (pl_plan_load: checksum, model, engine with the plan's tactics), "
+               "build 0 (none), first inference %.3f ms\n",
+               ms(r->load_ns), ms(r->first_run_ns));
+    else
+        printf("cold start (wall clock): load %.3f ms (pl_model_load), build %.3f ms (pl_engine_build), first inference %.3f ms\n",
+               ms(r->load_ns), ms(r->build_ns), ms(r->first_run_ns));
     if (r->n_nodes > 0) {
         double total = 0;
         for (int i = 0; i < r->n_nodes; i++) total += r->nodes[i].total_ns;
@@ -177,7 +184,8 @@ static void print_json(const char *model, const pl_bench_result *r, const pl_ben
     printf(",\"scenario\":\"%s\",\"valid\":%s,\"reasons\":", pl_scenario_name(r->scenario), r->valid ? "true" : "false");
     cli_json_string(stdout, r->reasons);
     printf(",\"batch\":%lld,\"streams\":%d,\"threads\":%d,\"seed\":%llu,\"backend\":\"%s\"", (long long)r->batch, s->streams, s->threads,
-           (unsigned long long)s->seed, s->backend ? s->backend : "reference");
+           (unsigned long long)s->seed, s->backend ? s->backend : CLI_DEFAULT_BACKEND);
+    printf(",\"plan\":%s", s->plan_path ? "true" : "false");
     printf(",\"min_duration_s\":%.17g,\"min_queries\":%lld", s->min_duration_s, (long long)s->min_queries);
     printf(",\"queries\":%lld,\"samples\":%lld,\"duration_ns\":%.17g", (long long)r->queries, (long long)r->samples,
            r->duration_ns);
@@ -334,13 +342,20 @@ int cmd_bench(int argc, char **argv) {
         return cli_usage_error("bench", "--energy-meter must be rapl, hwmon, nvml, external or estimate, not '%s'",
                                s.energy_meter);
     s.progress = !quiet && !json && isatty(2);
-    s.model_path = model_path;
+    bool is_plan;
+    int rc = cli_plan_backend("bench", model_path, &s.backend, &is_plan);
+    if (rc) return rc;
+    if (is_plan) s.plan_path = model_path; /* the load generator loads it again, timed */
+    else s.model_path = model_path;
 
     pl_model *model = NULL;
     pl_tensor **inputs = NULL;
     pl_bench_result *r = NULL;
-    int n_in = 0, rc = 0;
-    pl_status st = pl_model_load(model_path, &model);
+    int n_in = 0;
+    pl_engine *plan_engine = NULL;
+    pl_build_options bo = {.threads = s.threads};
+    pl_status st = is_plan ? pl_plan_load(model_path, &bo, &model, &plan_engine) : pl_model_load(model_path, &model);
+    pl_engine_destroy(plan_engine); /* only its model is needed here */
     if (st != PL_OK) return cli_fail("bench", st);
     if (in_dir) {
         rc = load_inputs(model, in_dir, &inputs, &n_in);

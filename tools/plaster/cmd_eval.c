@@ -6,8 +6,8 @@
 #include <string.h>
 
 static const char *eval_help =
-    "usage: plaster eval MODEL --dataset D [--limit N] [--batch N] [--threads N] [--resize N]\n"
-    "                   [--crop N] [--mean a,b,c] [--std a,b,c] [--layout NCHW|NHWC] [--json] [--quiet]\n"
+    "usage: plaster eval MODEL|PLAN --dataset D [--limit N] [--batch N] [--threads N] [--backend B]\n"
+    "                   [--resize N] [--crop N] [--mean a,b,c] [--std a,b,c] [--layout NCHW|NHWC] [--json] [--quiet]\n"
     "\n"
     "Measures the accuracy of a classifier: runs MODEL on every sample of D and compares the\n"
     "argmax of its first output ([N, classes] logits or probabilities) with the sample's label.\n"
@@ -32,6 +32,8 @@ static const char *eval_help =
     "  --limit N          evaluate the first N samples only (default: all)\n"
     "  --batch N          samples per inference, bound to a symbolic batch dim (default 1)\n"
     "  --threads N        threads per inference (default: the library's)\n"
+    "  --backend B        cpu (default: graph passes, oneDNN, blocked layouts) or reference;\n"
+    "                     MODEL may be a plan from `plaster build` (its cpu engine is used)\n"
     "  --resize N         shorter side before cropping (default crop*256/224 for RGB, else crop)\n"
     "  --crop N           centre crop (default: the model input's height)\n"
     "  --mean a[,b,c]     per-channel mean after scaling to [0,1]\n"
@@ -131,6 +133,7 @@ int cmd_eval(int argc, char **argv) {
             return 0;
         } else if (!strcmp(a, "--dataset") && has_value) s.dataset = argv[++i];
         else if (!strcmp(a, "--layout") && has_value) s.layout = argv[++i];
+        else if (!strcmp(a, "--backend") && has_value) s.backend = argv[++i];
         else if ((!strcmp(a, "--limit") || !strcmp(a, "--batch") || !strcmp(a, "--threads") ||
                   !strcmp(a, "--resize") || !strcmp(a, "--crop")) && has_value) {
             int64_t min = !strcmp(a, "--limit") || !strcmp(a, "--threads") ? 0 : 1;
@@ -164,15 +167,21 @@ int cmd_eval(int argc, char **argv) {
     s.n_channels_norm = n_mean;
     s.progress = !quiet && !json;
 
+    bool is_plan;
+    int rc = cli_plan_backend("eval", model_path, &s.backend, &is_plan);
+    if (rc) return rc;
     pl_model *model = NULL;
+    pl_engine *engine = NULL;
     pl_eval_result *r = NULL;
-    pl_status st = pl_model_load(model_path, &model);
+    pl_build_options bo = {.backend = s.backend, .threads = s.threads};
+    pl_status st = is_plan ? pl_plan_load(model_path, &bo, &model, &engine) : pl_model_load(model_path, &model);
+    s.engine = engine;
     if (st == PL_OK) st = pl_eval_run(model, &s, &r);
-    int rc = 0;
     if (st != PL_OK) rc = cli_fail("eval", st);
     else if (json) print_json(model_path, r);
     else print_text(model_path, r);
     pl_eval_result_destroy(r);
+    pl_engine_destroy(engine);
     pl_model_destroy(model);
     return rc;
 }

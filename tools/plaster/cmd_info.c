@@ -154,8 +154,8 @@ static int tactic_rows(const pl_engine *e, tactic_row **out) {
 
 static void passes_text(const pl_engine *e, int64_t nodes_before, bool verbose) {
     printf("\npasses (cpu backend, tactics not timed):\n");
-    for (int i = 0; i < pl_engine_pass_log_count(e); i++) {
-        const char *l = pl_engine_pass_log(e, i);
+    for (int i = 0; i < pl_engine_log_count(e); i++) {
+        const char *l = pl_engine_log_line(e, i);
         if (verbose || l[0] != ' ') printf("  %s\n", l);
     }
     printf("  nodes: %lld before, %d after\n", (long long)nodes_before, pl_engine_node_count(e));
@@ -180,9 +180,9 @@ static void passes_text(const pl_engine *e, int64_t nodes_before, bool verbose) 
 static void passes_json(const pl_engine *e, int64_t nodes_before) {
     printf(",\n  \"passes\": {\"backend\": \"cpu\", \"tactics_timed\": false, \"nodes_before\": %lld, \"nodes_after\": %d, \"log\": [",
            (long long)nodes_before, pl_engine_node_count(e));
-    for (int i = 0; i < pl_engine_pass_log_count(e); i++) {
+    for (int i = 0; i < pl_engine_log_count(e); i++) {
         printf("%s\n    ", i ? "," : "");
-        cli_json_string(stdout, pl_engine_pass_log(e, i));
+        cli_json_string(stdout, pl_engine_log_line(e, i));
     }
     printf("],\n    \"tactics\": [");
     tactic_row *rows;

@@ -6,8 +6,8 @@
 #include <time.h>
 
 static const char *report_help =
-    "usage: plaster report MODEL [--dataset D] [--limit N] [-o DIR] [--threads N] [--batch N]\n"
-    "                      [--duration S] [--sla-ms MS] [--no-server] [--seed S] [--quiet]\n"
+    "usage: plaster report MODEL|PLAN [--dataset D] [--limit N] [-o DIR] [--threads N] [--batch N]\n"
+    "                      [--backend B] [--duration S] [--sla-ms MS] [--no-server] [--seed S] [--quiet]\n"
     "\n"
     "Measures MODEL on this machine and writes DIR/report.json (schema plaster-report/1, see\n"
     "docs/REPORT.md), DIR/report.md and a self-contained DIR/report.html (inline SVG, no network):\n"
@@ -23,6 +23,8 @@ static const char *report_help =
     "  -o DIR          output folder (default: report)\n"
     "  --dataset D     dataset for accuracy (e.g. fashion-mnist); --limit N samples at most\n"
     "  --threads N     threads per inference (default 1)\n"
+    "  --backend B     cpu (default) or reference; MODEL may be a plan from `plaster build`, whose\n"
+    "                  cpu engine every run uses (import time is then pl_plan_load's, build 0)\n"
     "  --batch N       batch of the offline run (default 8)\n"
     "  --duration S    minimum seconds per run (default 2)\n"
     "  --sla-ms MS     server latency bound for the peak search (default 100)\n"
@@ -37,7 +39,7 @@ static double now_ms(void) {
 }
 
 int cmd_report(int argc, char **argv) {
-    const char *path = NULL, *dir = "report", *dataset = NULL;
+    const char *path = NULL, *dir = "report", *dataset = NULL, *backend = NULL;
     long long limit = 0, batch = 8, seed = 1;
     int threads = 1;
     double duration = 2.0, sla_ms = 100.0;
@@ -53,6 +55,7 @@ int cmd_report(int argc, char **argv) {
             return 0;
         } else if ((!strcmp(a, "-o") || !strcmp(a, "--output-dir")) && i + 1 < argc) dir = argv[++i];
         else if (!strcmp(a, "--dataset") && i + 1 < argc) dataset = argv[++i];
+        else if (!strcmp(a, "--backend") && i + 1 < argc) backend = argv[++i];
         else if (!strcmp(a, "--limit") && i + 1 < argc) {
             limit = strtoll(argv[++i], &end, 10);
             if (*end || limit < 0) return cli_usage_error("report", "--limit must be a count >= 0");
@@ -78,6 +81,9 @@ int cmd_report(int argc, char **argv) {
         else return cli_usage_error("report", "unexpected argument '%s'", a);
     }
     if (!path) return cli_usage_error("report", "no MODEL given");
+    bool is_plan;
+    int rc = cli_plan_backend("report", path, &backend, &is_plan);
+    if (rc) return rc;
 
     pl_report_input in;
     memset(&in, 0, sizeof in);
@@ -91,13 +97,13 @@ int cmd_report(int argc, char **argv) {
     pl_eval_result *ev = NULL;
     pl_machine_info machine;
     pl_machine_peaks peaks;
-    int rc = 0;
+    pl_build_options bo = {.backend = backend, .threads = threads};
     double t0 = now_ms();
-    pl_status st = pl_model_load(path, &model);
+    pl_status st = is_plan ? pl_plan_load(path, &bo, &model, &engine) : pl_model_load(path, &model);
     in.import_ms = now_ms() - t0;
-    if (st == PL_OK) {
+    if (st == PL_OK && !is_plan) {
         t0 = now_ms();
-        st = pl_engine_build(model, NULL, &engine);
+        st = pl_engine_build(model, &bo, &engine);
         in.build_ms = now_ms() - t0;
     }
     if (st != PL_OK) {
@@ -121,11 +127,13 @@ int cmd_report(int argc, char **argv) {
     in.size = size;
     pl_bench_settings bs;
     char settings[512];
-    snprintf(settings, sizeof settings, "threads %d; runs of at least %.1f s; single-stream batch 1 with profile; offline batch %lld; server SLA %.1f ms%s; seed %lld",
-             threads, duration, batch, sla_ms, server ? "" : " (skipped)", seed);
+    snprintf(settings, sizeof settings, "backend %s%s; threads %d; runs of at least %.1f s; single-stream batch 1 with profile; offline batch %lld; server SLA %.1f ms%s; seed %lld",
+             backend ? backend : CLI_DEFAULT_BACKEND, is_plan ? " (plan)" : "", threads, duration, batch, sla_ms, server ? "" : " (skipped)", seed);
     in.settings = settings;
     if (!quiet) fprintf(stderr, "report: single-stream latency...\n");
     pl_bench_settings_default(&bs, PL_SCENARIO_SINGLE_STREAM);
+    bs.backend = backend;
+    bs.plan_path = is_plan ? path : NULL;
     bs.min_duration_s = duration;
     bs.threads = threads;
     bs.seed = (uint64_t)seed;
@@ -139,6 +147,8 @@ int cmd_report(int argc, char **argv) {
     in.first_run_ms = ss->first_run_ns / 1e6;
     if (!quiet) fprintf(stderr, "report: offline throughput at batch %lld...\n", batch);
     pl_bench_settings_default(&bs, PL_SCENARIO_OFFLINE);
+    bs.backend = backend;
+    bs.plan_path = is_plan ? path : NULL;
     bs.min_duration_s = duration;
     bs.threads = threads;
     bs.batch = batch;
@@ -152,6 +162,8 @@ int cmd_report(int argc, char **argv) {
     if (server) {
         if (!quiet) fprintf(stderr, "report: server peak QPS under a %.1f ms p99 SLA...\n", sla_ms);
         pl_bench_settings_default(&bs, PL_SCENARIO_SERVER);
+        bs.backend = backend;
+        bs.plan_path = is_plan ? path : NULL;
         bs.min_duration_s = duration;
         bs.threads = threads;
         bs.seed = (uint64_t)seed;
@@ -171,6 +183,8 @@ int cmd_report(int argc, char **argv) {
         es.dataset = dataset;
         es.limit = limit;
         es.threads = threads;
+        es.backend = backend;
+        es.engine = is_plan ? engine : NULL;
         es.progress = !quiet;
         if ((st = pl_eval_run(model, &es, &ev)) != PL_OK) {
             rc = cli_fail("report", st);

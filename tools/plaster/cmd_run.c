@@ -9,9 +9,10 @@
 #include <unistd.h>
 
 static const char *run_help =
-    "usage: plaster run MODEL --input-dir DIR --output-dir OUT [--backend B] [--format pb|npy] [--json]\n"
+    "usage: plaster run MODEL|PLAN --input-dir DIR --output-dir OUT [--backend B] [--format pb|npy] [--json]\n"
     "\n"
-    "Runs MODEL (ONNX) on the chosen backend (default: the reference executor). Reads DIR/input_<i>.pb (ONNX TensorProto,\n"
+    "Runs MODEL (ONNX) on the chosen backend (default: cpu, the optimized engine), or a PLAN made by\n"
+    "`plaster build` on the cpu engine it holds (no tactic timing; --threads overrides its threads). Reads DIR/input_<i>.pb (ONNX TensorProto,\n"
     "or SequenceProto/OptionalProto for such inputs), or DIR/input_<i>.npy with --format npy,\n"
     "bound to the model's graph inputs in order (initializers excluded), and writes\n"
     "OUT/output_<i>.pb (or .npy) for each graph output in order. OUT is created if missing.\n"
@@ -20,7 +21,7 @@ static const char *run_help =
     "  --input-dir DIR    folder holding input_0, input_1, ... (required when the model has inputs)\n"
     "  --output-dir OUT   folder to write output_0, output_1, ... into (required)\n"
     "  --format pb|npy    file format of inputs and outputs (default pb)\n"
-    "  --backend B        reference (default) or cpu (graph passes, oneDNN, blocked layouts)\n"
+    "  --backend B        cpu (default: graph passes, oneDNN, blocked layouts) or reference\n"
     "  --threads N        threads per inference (default: OpenMP's default)\n"
     "  --json             print a JSON summary of the outputs (name, type, shape, file, time)\n"
     "  --quiet            print nothing on success\n"
@@ -39,7 +40,7 @@ static int file_exists(const char *p) {
 }
 
 int cmd_run(int argc, char **argv) {
-    const char *model_path = NULL, *in_dir = NULL, *out_dir = NULL, *format = "pb", *backend = "reference";
+    const char *model_path = NULL, *in_dir = NULL, *out_dir = NULL, *format = "pb", *backend = NULL;
     int threads = 0;
     bool json = false, quiet = false;
     for (int i = 1; i < argc; i++) {
@@ -68,8 +69,6 @@ int cmd_run(int argc, char **argv) {
     }
     if (!model_path) return cli_usage_error("run", "no MODEL given");
     if (!out_dir) return cli_usage_error("run", "--output-dir is required");
-    if (strcmp(backend, "reference") && strcmp(backend, "cpu"))
-        return cli_usage_error("run", "unknown backend '%s' (known: reference, cpu)", backend);
     bool npy = !strcmp(format, "npy");
     if (!npy && strcmp(format, "pb")) return cli_usage_error("run", "--format must be pb or npy, not '%s'", format);
     const char *ext = npy ? "npy" : "pb";
@@ -79,10 +78,10 @@ int cmd_run(int argc, char **argv) {
     pl_context *ctx = NULL;
     pl_tensor **inputs = NULL, **outputs = NULL;
     int n_in = 0, n_out = 0, rc = 0;
-    pl_status st = pl_model_load(model_path, &model);
-    pl_build_options bo = {.backend = backend, .threads = threads};
-    if (st == PL_OK) st = pl_engine_build(model, &bo, &engine);
-    if (st == PL_OK) st = pl_context_create(engine, &ctx);
+    pl_status st = PL_OK;
+    rc = cli_open("run", model_path, backend, threads, &model, &engine);
+    if (rc) goto done;
+    st = pl_context_create(engine, &ctx);
     if (st != PL_OK) {
         rc = cli_fail("run", st);
         goto done;
@@ -169,7 +168,9 @@ int cmd_run(int argc, char **argv) {
         }
     }
     if (json) printf("]}\n");
-    else if (!quiet) printf("ran in %.3f ms (wall clock, one run, reference executor)\n", elapsed);
+    else if (!quiet)
+        printf("ran in %.3f ms (wall clock, one run, %s)\n", elapsed,
+               pl_path_is_plan(model_path) ? "cpu engine of the plan" : backend && !strcmp(backend, "reference") ? "reference executor" : "cpu backend");
 done:
     for (int i = 0; inputs && i < n_in; i++) pl_tensor_destroy(inputs[i]);
     for (int i = 0; outputs && i < n_out; i++) pl_tensor_destroy(outputs[i]);

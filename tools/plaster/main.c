@@ -14,6 +14,7 @@ static const struct {
     const char *summary;
 } commands[] = {
     {"run", cmd_run, "run a model on input files and write its outputs"},
+    {"build", cmd_build, "build a model's cpu engine with tactic timing and save it as a plan"},
     {"info", cmd_info, "describe a model: inputs, outputs, opsets, ops, parameters"},
     {"conformance", cmd_conformance, "run ONNX backend-test case folders and compare outputs"},
     {"eval", cmd_eval, "accuracy on a labelled dataset: top-1/top-5 with 95% intervals, confusion"},
@@ -35,6 +36,40 @@ int cli_usage_error(const char *cmd, const char *fmt, ...) {
     fprintf(stderr, " (see 'plaster %s --help')\n", cmd);
     va_end(ap);
     return 1;
+}
+
+int cli_plan_backend(const char *cmd, const char *path, const char **backend, bool *is_plan) {
+    *is_plan = pl_path_is_plan(path);
+    if (*backend && strcmp(*backend, "cpu") && strcmp(*backend, "reference"))
+        return cli_usage_error(cmd, "unknown backend '%s' (known: cpu, reference)", *backend);
+    if (!*is_plan) {
+        if (!*backend) *backend = CLI_DEFAULT_BACKEND;
+        return 0;
+    }
+    if (*backend && strcmp(*backend, "cpu"))
+        return cli_usage_error(cmd, "%s is a plan, which holds a cpu engine: --backend %s cannot run it", path, *backend);
+    *backend = "cpu";
+    return 0;
+}
+
+int cli_open(const char *cmd, const char *path, const char *backend, int threads, pl_model **model,
+             pl_engine **engine) {
+    *model = NULL;
+    *engine = NULL;
+    bool is_plan;
+    int rc = cli_plan_backend(cmd, path, &backend, &is_plan);
+    if (rc) return rc;
+    pl_build_options bo = {.backend = backend, .threads = threads};
+    pl_status st = is_plan ? pl_plan_load(path, &bo, model, engine) : pl_model_load(path, model);
+    if (st == PL_OK && !is_plan) st = pl_engine_build(*model, &bo, engine);
+    if (st != PL_OK) {
+        rc = cli_fail(cmd, st);
+        pl_engine_destroy(*engine);
+        pl_model_destroy(*model);
+        *engine = NULL;
+        *model = NULL;
+    }
+    return rc;
 }
 
 bool cli_is_help(const char *arg) { return !strcmp(arg, "--help") || !strcmp(arg, "-h"); }
