@@ -296,24 +296,23 @@ static void run_rows_c(const lstm_job *j, int64_t n0, int64_t n1) {
 /* the register tiles below only stay in registers when their loops are unrolled */
 #define UNROLL _Pragma("GCC unroll 16")
 
-/* exp(x) to about 1 ulp in [-87, 88] (Cephes' expf: x = n ln2 + r, |r| <= ln2/2, a degree-6
- * polynomial for e^r, scaled by 2^n); saturates to 0 and +inf smoothly outside. */
+/* exp(x) to about 3e-7 relative in [-87, 88] (x = n ln2 + r, |r| <= ln2/2, a degree-5
+ * minimax polynomial for e^r, scaled by 2^n); saturates outside. */
 INLINE_AVX512 __m512 exp512(__m512 x) {
     x = _mm512_max_ps(_mm512_set1_ps(-88.0f), _mm512_min_ps(_mm512_set1_ps(88.5f), x)); /* NaN passes */
     __m512 n = _mm512_roundscale_ps(_mm512_mul_ps(x, _mm512_set1_ps(1.44269504088896341f)), _MM_FROUND_TO_NEAREST_INT | _MM_FROUND_NO_EXC);
     __m512 r = _mm512_fnmadd_ps(n, _mm512_set1_ps(0.693359375f), x);
     r = _mm512_fnmadd_ps(n, _mm512_set1_ps(-2.12194440e-4f), r);
-    __m512 y = _mm512_set1_ps(1.9875691500e-4f);
-    y = _mm512_fmadd_ps(y, r, _mm512_set1_ps(1.3981999507e-3f));
-    y = _mm512_fmadd_ps(y, r, _mm512_set1_ps(8.3334519073e-3f));
-    y = _mm512_fmadd_ps(y, r, _mm512_set1_ps(4.1665795894e-2f));
-    y = _mm512_fmadd_ps(y, r, _mm512_set1_ps(1.6666665459e-1f));
-    y = _mm512_fmadd_ps(y, r, _mm512_set1_ps(5.0000001201e-1f));
-    y = _mm512_fmadd_ps(y, _mm512_mul_ps(r, r), _mm512_add_ps(r, _mm512_set1_ps(1.0f)));
+    __m512 y = _mm512_set1_ps(8.2917167e-3f);
+    y = _mm512_fmadd_ps(y, r, _mm512_set1_ps(4.1915029e-2f));
+    y = _mm512_fmadd_ps(y, r, _mm512_set1_ps(1.6667663e-1f));
+    y = _mm512_fmadd_ps(y, r, _mm512_set1_ps(4.9998900e-1f));
+    y = _mm512_fmadd_ps(y, r, _mm512_set1_ps(9.9999964e-1f));
+    y = _mm512_fmadd_ps(y, r, _mm512_set1_ps(1.0000001f));
     return _mm512_scalef_ps(y, n);
 }
 
-/* 1 / d to about 1 ulp (rcp14 and one Newton step), d >= 1. */
+/* 1 / d to about 1 ulp (rcp14 and one Newton step), d > 0 and finite. */
 INLINE_AVX512 __m512 recip512(__m512 d) {
     __m512 e = _mm512_rcp14_ps(d);
     return _mm512_fmadd_ps(e, _mm512_fnmadd_ps(d, e, _mm512_set1_ps(1.0f)), e);
@@ -324,23 +323,24 @@ INLINE_AVX512 __m512 sigmoid512(__m512 x) {
     return recip512(_mm512_add_ps(e, _mm512_set1_ps(1.0f)));
 }
 
-/* tanh: Cephes' odd polynomial below |x| = 0.625, else sign(x) (1 - 2 / (e^{2|x|} + 1)). */
+/* tanh to about 3e-7 relative: an odd rational minimax approximation (Eigen's ptanh) of x
+ * clamped to +-7.9, where tanh is 1 to float precision. */
 INLINE_AVX512 __m512 tanh512(__m512 x) {
-    __m512 ax = _mm512_abs_ps(x);
+    x = _mm512_max_ps(_mm512_set1_ps(-7.90531110763549805f), _mm512_min_ps(_mm512_set1_ps(7.90531110763549805f), x));
     __m512 z = _mm512_mul_ps(x, x);
-    __m512 p = _mm512_set1_ps(-5.70498872745e-3f);
-    p = _mm512_fmadd_ps(p, z, _mm512_set1_ps(2.06390887954e-2f));
-    p = _mm512_fmadd_ps(p, z, _mm512_set1_ps(-5.37397155531e-2f));
-    p = _mm512_fmadd_ps(p, z, _mm512_set1_ps(1.33314422036e-1f));
-    p = _mm512_fmadd_ps(p, z, _mm512_set1_ps(-3.33332819422e-1f));
-    __m512 small = _mm512_fmadd_ps(_mm512_mul_ps(p, z), x, x);
-    __m512 e = exp512(_mm512_add_ps(ax, ax));
-    __m512 big = _mm512_fnmadd_ps(_mm512_set1_ps(2.0f), recip512(_mm512_add_ps(e, _mm512_set1_ps(1.0f))), _mm512_set1_ps(1.0f));
-    /* the sign of x onto big (|big| = big) */
-    big = _mm512_castsi512_ps(_mm512_or_si512(_mm512_castps_si512(big),
-                                               _mm512_and_si512(_mm512_castps_si512(x), _mm512_set1_epi32((int)0x80000000u))));
-    __mmask16 is_small = _mm512_cmp_ps_mask(ax, _mm512_set1_ps(0.625f), _CMP_LT_OQ);
-    return _mm512_mask_blend_ps(is_small, big, small);
+    __m512 p = _mm512_set1_ps(-2.76076847742355e-16f);
+    p = _mm512_fmadd_ps(p, z, _mm512_set1_ps(2.00018790482477e-13f));
+    p = _mm512_fmadd_ps(p, z, _mm512_set1_ps(-8.60467152213735e-11f));
+    p = _mm512_fmadd_ps(p, z, _mm512_set1_ps(5.12229709037114e-08f));
+    p = _mm512_fmadd_ps(p, z, _mm512_set1_ps(1.48572235717979e-05f));
+    p = _mm512_fmadd_ps(p, z, _mm512_set1_ps(6.37261928875436e-04f));
+    p = _mm512_fmadd_ps(p, z, _mm512_set1_ps(4.89352455891786e-03f));
+    p = _mm512_mul_ps(p, x);
+    __m512 q = _mm512_set1_ps(1.19825839466702e-06f);
+    q = _mm512_fmadd_ps(q, z, _mm512_set1_ps(1.18534705686654e-04f));
+    q = _mm512_fmadd_ps(q, z, _mm512_set1_ps(2.26843463243900e-03f));
+    q = _mm512_fmadd_ps(q, z, _mm512_set1_ps(4.89352518554385e-03f));
+    return _mm512_mul_ps(p, recip512(q));
 }
 
 /* acc[m][v] = init[m][v * 16..] + sum_k a[m][k] * b[k][v * 16..] for MR rows and NV vectors;
@@ -444,7 +444,7 @@ static AVX512 void run_rows_avx512(const lstm_job *j, int64_t n0, int64_t n1) {
 
 static void run_rows(const lstm_job *j, int64_t n0, int64_t n1) {
 #ifdef LSTM_AVX512
-    if (__builtin_cpu_supports("avx512f")) {
+    if (__builtin_cpu_supports("avx512f") && !getenv("PL_LSTM_SCALAR")) { /* TRACE-TMP */
         run_rows_avx512(j, n0, n1);
         return;
     }
@@ -458,6 +458,8 @@ static bool wanted(const pl_xrun *r, const pl_xnode *xn, int i) {
     return i < xn->n_out && xn->out[i] >= 0 && pl_xgraph_readers(pl_xrun_graph(r), xn->out[i]) > 0;
 }
 
+#include <stdio.h> /* TRACE-TMP */
+static pl_status trace_ref(pl_xrun *r, pl_xnode *xn) { if (getenv("PL_LSTM_TRACE")) fprintf(stderr, "TRACE ref\n"); return pl_tactic_reference.run(r, xn); } /* TRACE-TMP */
 static pl_status lstm_run(pl_xrun *r, pl_xnode *xn) {
     const pl_tensor *x, *lens, *h0, *c0;
     PL_TRY(pl_xrun_in(r, xn, 0, &x));
@@ -469,19 +471,19 @@ static pl_status lstm_run(pl_xrun *r, pl_xnode *xn) {
     int layout = (int)pl_attr_int(xn->node, "layout", 0);
     const pl_xgraph *xg = pl_xrun_graph(r);
     int64_t H = xg->consts[xn->in[2]]->dims[2]; /* R [D, 4H, H] */
-    if (!x || x->dtype != PL_DT_FLOAT || x->rank != 3) return pl_tactic_reference.run(r, xn);
+    if (!x || x->dtype != PL_DT_FLOAT || x->rank != 3) return trace_ref(r, xn);
     int64_t T = x->dims[layout ? 1 : 0], N = x->dims[layout ? 0 : 1], I = x->dims[2];
-    if (T <= 0 || N <= 0 || I != xg->consts[xn->in[1]]->dims[2]) return pl_tactic_reference.run(r, xn);
+    if (T <= 0 || N <= 0 || I != xg->consts[xn->in[1]]->dims[2]) return trace_ref(r, xn);
     const int64_t *sd = layout ? (int64_t[]){N, D, H} : (int64_t[]){D, N, H};
     if ((h0 && (h0->dtype != PL_DT_FLOAT || !dims_are(h0, 3, sd))) || (c0 && (c0->dtype != PL_DT_FLOAT || !dims_are(c0, 3, sd))))
-        return pl_tactic_reference.run(r, xn);
+        return trace_ref(r, xn);
     if (lens) {
-        if (!pl_dtype_is_int(lens->dtype) || lens->numel != N) return pl_tactic_reference.run(r, xn);
+        if (!pl_dtype_is_int(lens->dtype) || lens->numel != N) return trace_ref(r, xn);
         for (int64_t b = 0; b < N; b++)
-            if (pl_get_i64(lens, b) != T) return pl_tactic_reference.run(r, xn);
+            if (pl_get_i64(lens, b) != T) return trace_ref(r, xn);
     }
 #ifdef PL_HAVE_DNNL
-    if (N >= LSTM_DNNL_MIN_BATCH && !xg->no_dnnl) return pl_tactic_dnnl_rnn.run(r, xn);
+    if (N >= LSTM_DNNL_MIN_BATCH && !xg->no_dnnl) { if (getenv("PL_LSTM_TRACE")) fprintf(stderr, "TRACE dnnl\n"); return pl_tactic_dnnl_rnn.run(r, xn); } /* TRACE-TMP */
 #endif
     const lstm_pack *p;
     PL_TRY(pack_get(r, xn, &p));
@@ -504,6 +506,7 @@ static pl_status lstm_run(pl_xrun *r, pl_xnode *xn) {
                     .h0 = h0 ? h0->data : NULL, .c0 = c0 ? c0->data : NULL,
                     .y = y ? y->data : NULL, .yh = yh ? yh->data : NULL, .yc = yc ? yc->data : NULL,
                     .pre = scratch, .h = {scratch + pre_n, scratch + pre_n + st_n}, .c = scratch + pre_n + 2 * st_n};
+    if (getenv("PL_LSTM_TRACE")) fprintf(stderr, "TRACE own\n"); /* TRACE-TMP */
     int threads = pl_xrun_threads(r);
     int64_t shares = threads > 1 && N >= 8 ? (N < threads ? N : threads) : 1;
     for (int d = 0; d < D; d++) {
