@@ -393,6 +393,8 @@ static AVX512 void input_gemm(const lstm_job *j, int64_t n) {
     const float *a = j->x + x_row(j, n, 0) * I;
     float *out = j->pre + n * T * G;
     int64_t t = 0;
+    for (; t + 6 <= T; t += 6)
+        for (int64_t c = 0; c < G; c += 4 * VL) gemm_tile(6, 4, I, a + t * lda, lda, w + c, G, b + c, out + t * G + c);
     for (; t + 4 <= T; t += 4)
         for (int64_t c = 0; c < G; c += 4 * VL) gemm_tile(4, 4, I, a + t * lda, lda, w + c, G, b + c, out + t * G + c);
     for (; t < T; t++)
@@ -406,9 +408,13 @@ static AVX512 void step_rows(const lstm_job *j, const float *r, int64_t n0, int6
     const float *pre = j->pre + t * p->G;
     int64_t n = n0;
 #define STEP(MR, U) step_tile(MR, U, p, r, jb, hp + n * Hp, pre + n * ldp, ldp, j->c + n * Hp, hn + n * Hp)
-    for (; n + 4 <= n1; n += 4)
+    for (; n + 6 <= n1; n += 6)
+        for (int64_t jb = 0; jb < nb; jb++) STEP(6, 1);
+    if (n1 - n == 5)
+        for (int64_t jb = 0; jb < nb; jb++) STEP(5, 1);
+    else if (n1 - n == 4)
         for (int64_t jb = 0; jb < nb; jb++) STEP(4, 1);
-    if (n1 - n == 3)
+    else if (n1 - n == 3)
         for (int64_t jb = 0; jb < nb; jb++) STEP(3, 1);
     else if (n1 - n == 2) {
         int64_t jb = 0;
