@@ -12,8 +12,8 @@
  *
  * Accepted: float, constant W, R, B, P all zero or absent, no clip, input_forget 0, the
  * default activations, layouts 0 and 1, every direction. At run time other dtypes, shapes
- * that disagree, and sequence_lens other than all T go to the reference kernel; large
- * batches (LSTM_DNNL_MIN_BATCH) go to oneDNN's primitive when it is there. The AVX-512 kernel
+ * that disagree, and sequence_lens other than all T go to the reference kernel; shapes where
+ * oneDNN's primitive is faster (dnnl_is_faster) go to it when it is there. The AVX-512 kernel
  * runs where the CPU has AVX-512F; elsewhere a plain C version of the same loops does. */
 #include "cpu.h"
 
@@ -33,9 +33,13 @@ extern const pl_tactic pl_tactic_dnnl_rnn;
 
 #define VL 16 /* floats per block of hidden units (one AVX-512 vector) */
 
-/* Batches at least this large run on oneDNN's RNN primitive (measured on H = 64..256, one
- * and two threads: oneDNN's batched GEMMs win from here on). */
-#define LSTM_DNNL_MIN_BATCH 1000000
+/* This kernel spreads batch entries over threads, oneDNN's primitive also splits each step's
+ * GEMM: with several threads, few entries per thread and wide states (H >= 256), oneDNN is
+ * faster (measured on Zen 4: H = 256, batch 8, 2 threads: 0.61 vs 0.74 ms; at one thread, or
+ * H <= 128, or 16 entries per thread, this kernel is as fast or faster up to batch 256). */
+#ifdef PL_HAVE_DNNL
+static bool dnnl_is_faster(int64_t N, int64_t H, int threads) { return threads > 1 && H >= 256 && N < 16 * (int64_t)threads; }
+#endif
 
 /* ---- static checks ---- */
 
@@ -450,7 +454,7 @@ static AVX512 void run_rows_avx512(const lstm_job *j, int64_t n0, int64_t n1) {
 
 static void run_rows(const lstm_job *j, int64_t n0, int64_t n1) {
 #ifdef LSTM_AVX512
-    if (__builtin_cpu_supports("avx512f") && !getenv("PL_LSTM_SCALAR")) { /* TRACE-TMP */
+    if (__builtin_cpu_supports("avx512f")) {
         run_rows_avx512(j, n0, n1);
         return;
     }
@@ -464,8 +468,6 @@ static bool wanted(const pl_xrun *r, const pl_xnode *xn, int i) {
     return i < xn->n_out && xn->out[i] >= 0 && pl_xgraph_readers(pl_xrun_graph(r), xn->out[i]) > 0;
 }
 
-#include <stdio.h> /* TRACE-TMP */
-static pl_status trace_ref(pl_xrun *r, pl_xnode *xn) { if (getenv("PL_LSTM_TRACE")) fprintf(stderr, "TRACE ref\n"); return pl_tactic_reference.run(r, xn); } /* TRACE-TMP */
 static pl_status lstm_run(pl_xrun *r, pl_xnode *xn) {
     const pl_tensor *x, *lens, *h0, *c0;
     PL_TRY(pl_xrun_in(r, xn, 0, &x));
@@ -477,19 +479,19 @@ static pl_status lstm_run(pl_xrun *r, pl_xnode *xn) {
     int layout = (int)pl_attr_int(xn->node, "layout", 0);
     const pl_xgraph *xg = pl_xrun_graph(r);
     int64_t H = xg->consts[xn->in[2]]->dims[2]; /* R [D, 4H, H] */
-    if (!x || x->dtype != PL_DT_FLOAT || x->rank != 3) return trace_ref(r, xn);
+    if (!x || x->dtype != PL_DT_FLOAT || x->rank != 3) return pl_tactic_reference.run(r, xn);
     int64_t T = x->dims[layout ? 1 : 0], N = x->dims[layout ? 0 : 1], I = x->dims[2];
-    if (T <= 0 || N <= 0 || I != xg->consts[xn->in[1]]->dims[2]) return trace_ref(r, xn);
+    if (T <= 0 || N <= 0 || I != xg->consts[xn->in[1]]->dims[2]) return pl_tactic_reference.run(r, xn);
     const int64_t *sd = layout ? (int64_t[]){N, D, H} : (int64_t[]){D, N, H};
     if ((h0 && (h0->dtype != PL_DT_FLOAT || !dims_are(h0, 3, sd))) || (c0 && (c0->dtype != PL_DT_FLOAT || !dims_are(c0, 3, sd))))
-        return trace_ref(r, xn);
+        return pl_tactic_reference.run(r, xn);
     if (lens) {
-        if (!pl_dtype_is_int(lens->dtype) || lens->numel != N) return trace_ref(r, xn);
+        if (!pl_dtype_is_int(lens->dtype) || lens->numel != N) return pl_tactic_reference.run(r, xn);
         for (int64_t b = 0; b < N; b++)
-            if (pl_get_i64(lens, b) != T) return trace_ref(r, xn);
+            if (pl_get_i64(lens, b) != T) return pl_tactic_reference.run(r, xn);
     }
 #ifdef PL_HAVE_DNNL
-    if (N >= LSTM_DNNL_MIN_BATCH && !xg->no_dnnl) { if (getenv("PL_LSTM_TRACE")) fprintf(stderr, "TRACE dnnl\n"); return pl_tactic_dnnl_rnn.run(r, xn); } /* TRACE-TMP */
+    if (dnnl_is_faster(N, H, pl_xrun_threads(r)) && !xg->no_dnnl) return pl_tactic_dnnl_rnn.run(r, xn);
 #endif
     const lstm_pack *p;
     PL_TRY(pack_get(r, xn, &p));
@@ -512,7 +514,6 @@ static pl_status lstm_run(pl_xrun *r, pl_xnode *xn) {
                     .h0 = h0 ? h0->data : NULL, .c0 = c0 ? c0->data : NULL,
                     .y = y ? y->data : NULL, .yh = yh ? yh->data : NULL, .yc = yc ? yc->data : NULL,
                     .pre = scratch, .h = {scratch + pre_n, scratch + pre_n + st_n}, .c = scratch + pre_n + 2 * st_n};
-    if (getenv("PL_LSTM_TRACE")) fprintf(stderr, "TRACE own\n"); /* TRACE-TMP */
     int threads = pl_xrun_threads(r);
     int64_t shares = threads > 1 && N >= 8 ? (N < threads ? N : threads) : 1;
     for (int d = 0; d < D; d++) {
