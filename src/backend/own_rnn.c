@@ -269,7 +269,7 @@ static void run_rows_c(const lstm_job *j, int64_t n0, int64_t n1) {
         const float *hp = j->h[cur];
         float *hn = j->h[cur ^ 1];
         for (int64_t n = n0; n < n1; n++) {
-            float *g = hn + n * Hp; /* gates of one block at a time, in registers' stead */
+            float *hrow = hn + n * Hp;
             for (int64_t jb = 0; jb < Hp; jb += VL) {
                 float acc[4 * VL];
                 memcpy(acc, j->pre + (n * T + t) * G + jb * 4, sizeof acc);
@@ -282,7 +282,7 @@ static void run_rows_c(const lstm_job *j, int64_t n0, int64_t n1) {
                     float *cell = j->c + n * Hp + jb + l;
                     float gi = sigmoid_c(acc[l]), go = sigmoid_c(acc[VL + l]), gf = sigmoid_c(acc[2 * VL + l]);
                     *cell = gf * *cell + gi * tanhf(acc[3 * VL + l]);
-                    g[jb + l] = go * tanhf(*cell);
+                    hrow[jb + l] = go * tanhf(*cell);
                 }
             }
         }
