@@ -54,6 +54,10 @@ typedef struct pl_xnode {
     const struct pl_tactic *tactic; /* chosen at build */
     void *state;         /* a tactic's per-node state (shared by contexts; see tactic) */
     void (*state_free)(void *state); /* set by whoever created `state` */
+    /* plaster's own tactics keep theirs apart from oneDNN's `state` (a node may run either,
+     * when tactics are timed or when an own tactic hands a shape to oneDNN); same lock */
+    void *own_state;
+    void (*own_state_free)(void *state);
     pthread_mutex_t lock; /* guards `state` while a context adds a shape to it */
     double tactic_ns[8]; /* timings measured at build, per candidate (0: not timed) */
 } pl_xnode;

@@ -211,6 +211,7 @@ void pl_xgraph_free(pl_xgraph *xg) {
     for (int n = 0; n < xg->n_nodes; n++) {
         pl_xnode *xn = &xg->nodes[n];
         if (xn->state && xn->state_free) xn->state_free(xn->state);
+        if (xn->own_state && xn->own_state_free) xn->own_state_free(xn->own_state);
         pthread_mutex_destroy(&xn->lock);
         free(xn->in);
         free(xn->out);
