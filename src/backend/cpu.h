@@ -74,7 +74,6 @@ typedef struct pl_xgraph {
     int n_synth;
     pl_node **synth;     /* nodes the passes made (fused patterns), owned */
     int *readers;        /* per value: live readers (pl_xgraph_count_readers) */
-    bool *blocked_ok;    /* per value: every reader takes oneDNN layouts (set at build) */
     /* what the passes did, one line each, for `plaster info --passes` */
     int n_log;
     char **log;

@@ -44,31 +44,6 @@ static const pl_tactic *tactic_named(const char *name) {
     return NULL;
 }
 
-/* blocked_ok[v]: every live reader of v is a tactic that reads oneDNN layouts, v is not a
- * graph output, and no subgraph reads it. */
-static void decide_layouts(pl_xgraph *xg) {
-    for (int v = 0; v < xg->n_values; v++) xg->blocked_ok[v] = xg->readers[v] > 0 && xg->readers[v] < (1 << 20);
-    for (int n = 0; n < xg->n_nodes; n++) {
-        const pl_xnode *xn = &xg->nodes[n];
-        if (xn->dead) continue;
-        bool blk = xn->tactic && xn->tactic->blocked_io;
-        for (int i = 0; i < xn->n_in; i++)
-            if (xn->in[i] >= 0 && !blk) xg->blocked_ok[xn->in[i]] = false;
-        /* post-op arguments are read in oneDNN's own terms only by oneDNN tactics */
-        for (int p = 0; p < xn->n_post; p++)
-            if (xn->post[p].arg >= 0 && !blk) xg->blocked_ok[xn->post[p].arg] = false;
-        const pl_node *node = xn->node;
-        for (int a = 0; a < node->n_attr; a++) {
-            const pl_attr *at = &node->attrs[a];
-            int ng = at->type == PL_ATTR_GRAPH ? 1 : at->type == PL_ATTR_GRAPHS ? at->n : 0;
-            for (int k = 0; k < ng; k++) {
-                const pl_graph *sg = at->type == PL_ATTR_GRAPH ? at->g : at->graphs[k];
-                for (int o = 0; o < sg->n_outer; o++) xg->blocked_ok[sg->values[sg->outer_values[o]].outer] = false;
-            }
-        }
-    }
-}
-
 /* Inputs for the timing run: declared shapes, symbolic or unknown dims bound to `batch` for
  * the first axis and 1 elsewhere; floats uniform in [-1, 1), integers and bools zero. */
 static pl_status timing_inputs(const pl_model *m, int64_t batch, pl_tensor ***out) {
@@ -185,7 +160,6 @@ pl_status pl_cpu_engine_build(const pl_model *m, const pl_cpu_build_opts *o, pl_
     }
     if (st == PL_OK && o->forced && live != o->n_forced)
         st = pl_err(PL_ERR_INVALID, "the plan names tactics for %d nodes, the optimized graph has %d", o->n_forced, live);
-    if (st == PL_OK) decide_layouts(xg);
     if (st == PL_OK && o->time_tactics && !o->forced) {
         pl_tensor **in = NULL;
         pl_status ts = timing_inputs(m, ce->build_batch, &in);
@@ -212,7 +186,6 @@ pl_status pl_cpu_engine_build(const pl_model *m, const pl_cpu_build_opts *o, pl_
         } else {
             pl_xgraph_log(xg, "tactics: timed every candidate at batch %lld on this machine", (long long)ce->build_batch);
         }
-        decide_layouts(xg);
     }
     if (st == PL_OK) count_choices(xg);
     if (st != PL_OK) {

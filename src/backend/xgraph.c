@@ -36,14 +36,10 @@ static pl_status grow_values(pl_xgraph *xg, int n) {
     int *rd = realloc(xg->readers, (size_t)n * sizeof *rd);
     if (!rd) return pl_err(PL_ERR_NOMEM, "out of memory");
     xg->readers = rd;
-    bool *b = realloc(xg->blocked_ok, (size_t)n * sizeof *b);
-    if (!b) return pl_err(PL_ERR_NOMEM, "out of memory");
-    xg->blocked_ok = b;
     for (int v = xg->n_values; v < n; v++) {
         xg->consts[v] = NULL;
         xg->const_owned[v] = false;
         xg->readers[v] = 0;
-        xg->blocked_ok[v] = false;
     }
     xg->n_values = n;
     return PL_OK;
@@ -222,7 +218,6 @@ void pl_xgraph_free(pl_xgraph *xg) {
     free(xg->consts);
     free(xg->const_owned);
     free(xg->readers);
-    free(xg->blocked_ok);
     for (int i = 0; i < xg->n_log; i++) free(xg->log[i]);
     free(xg->log);
     free(xg);
