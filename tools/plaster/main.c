@@ -109,7 +109,8 @@ void cli_json_string(FILE *f, const char *s) {
 
 static void usage(FILE *f) {
     fprintf(f, "usage: plaster COMMAND [ARGS]\n\n"
-               "plaster imports ONNX models, runs them exactly, and measures them.\n\ncommands:\n");
+               "plaster imports ONNX models, runs them on an optimized CPU engine (checked against an exact\n"
+               "reference executor), and measures them.\n\ncommands:\n");
     for (size_t i = 0; i < sizeof commands / sizeof commands[0]; i++)
         fprintf(f, "  %-12s %s\n", commands[i].name, commands[i].summary);
     fprintf(f, "\n'plaster COMMAND --help' describes a command. Exit status: 0 success, 1 error,\n"
