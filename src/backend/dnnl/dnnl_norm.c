@@ -76,13 +76,9 @@ static pl_status lrn_run(pl_xrun *r, pl_xnode *xn) {
     PL_DNNL_IN_OR_REFERENCE(r, xn, 0, &xmd, &xd, &x);
     if (x->kind != PL_KIND_TENSOR || x->dtype != PL_DT_FLOAT || x->numel == 0 || x->rank < 3 || x->rank > 5)
         return pl_tactic_reference.run(r, xn);
-    int64_t key[64];
-    int key_len;
-    PL_TRY(pl_dnnl_key(r, xn, key, &key_len));
-    pl_dnnl_prim *p = pl_dnnl_find(xn, key, key_len, &xmd);
-    if (!p) {
-        p = pl_dnnl_prim_new(key, key_len, &xmd);
-        if (!p) return PL_ERR_NOMEM;
+    pl_dnnl_prim *p;
+    PL_TRY(pl_dnnl_lookup(r, xn, &xmd, &p));
+    if (!p->prim) {
         p->rank = x->rank;
         memcpy(p->out_dims, x->dims, (size_t)x->rank * sizeof *x->dims);
         const pl_node *n = xn->node;
@@ -111,13 +107,9 @@ static pl_status bn_run(pl_xrun *r, pl_xnode *xn) {
         return pl_tactic_reference.run(r, xn);
     for (int i = 0; i < 4; i++)
         if (!param_fits(prm[i], x->dims[1], 0, NULL)) return pl_tactic_reference.run(r, xn);
-    int64_t key[64];
-    int key_len;
-    PL_TRY(pl_dnnl_key(r, xn, key, &key_len));
-    pl_dnnl_prim *p = pl_dnnl_find(xn, key, key_len, &xmd);
-    if (!p) {
-        p = pl_dnnl_prim_new(key, key_len, &xmd);
-        if (!p) return PL_ERR_NOMEM;
+    pl_dnnl_prim *p;
+    PL_TRY(pl_dnnl_lookup(r, xn, &xmd, &p));
+    if (!p->prim) {
         p->rank = x->rank;
         memcpy(p->out_dims, x->dims, (size_t)x->rank * sizeof *x->dims);
         dnnl_batch_normalization_desc_t d;
@@ -153,13 +145,9 @@ static pl_status ln_run(pl_xrun *r, pl_xnode *xn) {
     int nrank = x->rank - (int)axis;
     if (!param_fits(scale, d2[1], nrank, x->dims + axis) || (bias && !param_fits(bias, d2[1], nrank, x->dims + axis)))
         return pl_tactic_reference.run(r, xn);
-    int64_t key[64];
-    int key_len;
-    PL_TRY(pl_dnnl_key(r, xn, key, &key_len));
-    pl_dnnl_prim *p = pl_dnnl_find(xn, key, key_len, NULL);
-    if (!p) {
-        p = pl_dnnl_prim_new(key, key_len, NULL);
-        if (!p) return PL_ERR_NOMEM;
+    pl_dnnl_prim *p;
+    PL_TRY(pl_dnnl_lookup(r, xn, NULL, &p));
+    if (!p->prim) {
         dnnl_memory_desc_t md;
         dnnl_layer_normalization_desc_t d;
         unsigned flags = dnnl_use_scale | (bias ? dnnl_use_shift : 0u);

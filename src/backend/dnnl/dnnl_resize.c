@@ -105,13 +105,9 @@ static pl_status resize_run(pl_xrun *r, pl_xnode *xn) {
     if (x->kind != PL_KIND_TENSOR || x->dtype != PL_DT_FLOAT || x->numel == 0 || !resize_map_of(pl_xrun_graph(r), xn, &m) ||
         !resize_geometry(&m, x, out, factors))
         return pl_tactic_reference.run(r, xn);
-    int64_t key[64];
-    int key_len;
-    PL_TRY(pl_dnnl_key(r, xn, key, &key_len));
-    pl_dnnl_prim *p = pl_dnnl_find(xn, key, key_len, &xmd);
-    if (!p) {
-        p = pl_dnnl_prim_new(key, key_len, &xmd);
-        if (!p) return PL_ERR_NOMEM;
+    pl_dnnl_prim *p;
+    PL_TRY(pl_dnnl_lookup(r, xn, &xmd, &p));
+    if (!p->prim) {
         p->rank = x->rank;
         memcpy(p->out_dims, out, (size_t)x->rank * sizeof *out);
         dnnl_dims_t dd;

@@ -22,13 +22,9 @@ static pl_status softmax_run(pl_xrun *r, pl_xnode *xn) {
     if (x->kind != PL_KIND_TENSOR || x->dtype != PL_DT_FLOAT || x->numel == 0 || x->rank == 0 || axis < 0 ||
         axis >= x->rank || (v13 && x->rank > DNNL_MAX_NDIMS))
         return pl_tactic_reference.run(r, xn);
-    int64_t key[64];
-    int key_len;
-    PL_TRY(pl_dnnl_key(r, xn, key, &key_len));
-    pl_dnnl_prim *p = pl_dnnl_find(xn, key, key_len, NULL);
-    if (!p) {
-        p = pl_dnnl_prim_new(key, key_len, NULL);
-        if (!p) return PL_ERR_NOMEM;
+    pl_dnnl_prim *p;
+    PL_TRY(pl_dnnl_lookup(r, xn, NULL, &p));
+    if (!p->prim) {
         int64_t d2[2] = {1, 1};
         for (int i = 0; i < x->rank; i++) d2[i >= axis] *= x->dims[i];
         dnnl_memory_desc_t md;

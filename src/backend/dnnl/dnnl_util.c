@@ -637,6 +637,17 @@ int64_t pl_dnnl_md_layout(const dnnl_memory_desc_t *md) {
     return (int64_t)(h >> 1);
 }
 
+pl_status pl_dnnl_lookup(pl_xrun *r, pl_xnode *xn, const dnnl_memory_desc_t *in_md, pl_dnnl_prim **p) {
+    int64_t key[64];
+    int len;
+    *p = NULL;
+    PL_TRY(pl_dnnl_key(r, xn, key, &len));
+    *p = pl_dnnl_find(xn, key, len, in_md);
+    if (*p) return PL_OK;
+    *p = pl_dnnl_prim_new(key, len, in_md);
+    return *p ? PL_OK : PL_ERR_NOMEM;
+}
+
 pl_dnnl_prim *pl_dnnl_prim_new(const int64_t *key, int key_len, const dnnl_memory_desc_t *in_md) {
     pl_dnnl_prim *p = calloc(1, sizeof *p);
     if (!p) {

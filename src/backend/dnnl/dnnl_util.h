@@ -114,6 +114,10 @@ bool pl_dnnl_maybe_float(const pl_xgraph *xg, int v);
 /* A summary of md's layout (data type, format, blocks, strides) for primitive keys that
  * depend on the layouts of inputs other than input 0. */
 int64_t pl_dnnl_md_layout(const dnnl_memory_desc_t *md);
+/* xn's cached primitive for its current inputs (and input-0 layout in_md; NULL: any), or, when
+ * there is none, a fresh entry (key and in_md set, p->prim NULL) that the tactic completes and
+ * hands to pl_dnnl_add (or frees on failure). */
+pl_status pl_dnnl_lookup(pl_xrun *r, pl_xnode *xn, const dnnl_memory_desc_t *in_md, pl_dnnl_prim **p);
 /* A new cache entry for key and input-0 layout (owned by the caller until pl_dnnl_add);
  * NULL with an error set when out of memory. */
 pl_dnnl_prim *pl_dnnl_prim_new(const int64_t *key, int key_len, const dnnl_memory_desc_t *in_md);
