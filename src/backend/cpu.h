@@ -48,6 +48,8 @@ typedef struct pl_xnode {
     const char *op;      /* node->op_type */
     int n_in, n_out;
     int *in, *out;       /* value indices; -1 for an omitted input/output */
+    int n_outer;
+    int *outer;          /* values its subgraphs (If, Loop, Scan) read from the main graph */
     int n_post;
     pl_post post[PL_X_MAX_POST];
     bool dead;           /* removed by a pass */
@@ -97,7 +99,8 @@ void pl_xgraph_log(pl_xgraph *xg, const char *fmt, ...);
  * outputs count 1 << 20); call after changing the graph. */
 pl_status pl_xgraph_count_readers(pl_xgraph *xg);
 static inline int pl_xgraph_readers(const pl_xgraph *xg, int v) { return xg->readers[v]; }
-bool pl_xgraph_is_output(const pl_xgraph *xg, int v);
+/* A graph output (counted 1 << 20 times among the readers). */
+static inline bool pl_xgraph_is_output(const pl_xgraph *xg, int v) { return xg->readers[v] >= 1 << 20; }
 
 /* ---- passes (passes.c): run in order, each logging what it changed ---- */
 pl_status pl_passes_run(pl_xgraph *xg);
@@ -159,6 +162,9 @@ pl_status pl_xrun_in(pl_xrun *r, const pl_xnode *xn, int i, const pl_tensor **t)
 /* Creates output i with the given shape, in plain layout, in the run's memory. */
 pl_status pl_xrun_out(pl_xrun *r, const pl_xnode *xn, int i, pl_dtype dt, int rank,
                       const int64_t *dims, pl_tensor **t);
+/* The header of value v as it is (shape and dtype; its data may be in a oneDNN layout), NULL
+ * when it has no value in this run. */
+const pl_tensor *pl_xrun_logical(const pl_xrun *r, int v);
 /* The value of `v` (plain) for post-op arguments. */
 pl_status pl_xrun_value(pl_xrun *r, int v, const pl_tensor **t);
 /* A tactic that applied xn's post-ops itself says so; otherwise the executor applies them to

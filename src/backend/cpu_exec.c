@@ -184,6 +184,8 @@ static void release(pl_xrun *r, int v) {
     if (--s->uses == 0) slot_clear(r, v);
 }
 
+const pl_tensor *pl_xrun_logical(const pl_xrun *r, int v) { return v >= 0 ? r->slots[v].t : NULL; }
+
 pl_status pl_xrun_value(pl_xrun *r, int v, const pl_tensor **t) {
     *t = NULL;
     xslot *s = &r->slots[v];
@@ -345,12 +347,7 @@ static pl_status ref_run(pl_xrun *r, pl_xnode *xn) {
     if (!s)
         return pl_err(PL_ERR_UNSUPPORTED, "op %s (opset %lld) is not supported", node->op_type,
                       (long long)node->opset);
-    int n_in_present = xn->n_in;
-    while (n_in_present > 0 && xn->in[n_in_present - 1] < 0) n_in_present--;
-    if (n_in_present < s->min_in || (s->max_in >= 0 && n_in_present > s->max_in))
-        return pl_err(PL_ERR_INVALID, "has %d inputs, the op takes %d to %d", xn->n_in, s->min_in, s->max_in);
-    if (xn->n_out < s->min_out || (s->max_out >= 0 && xn->n_out > s->max_out))
-        return pl_err(PL_ERR_INVALID, "has %d outputs, the op gives %d to %d", xn->n_out, s->min_out, s->max_out);
+    PL_TRY(pl_op_check_arity(s, xn->n_in, xn->in, xn->n_out));
     const pl_tensor *stack_in[16];
     pl_tensor *stack_out[16];
     void *stack_mem[16];
@@ -364,17 +361,9 @@ static pl_status ref_run(pl_xrun *r, pl_xnode *xn) {
     if (!in || !out || !mem || !cap) st = pl_err(PL_ERR_NOMEM, "out of memory");
     for (int i = 0; st == PL_OK && i < xn->n_in; i++) st = pl_xrun_in(r, xn, i, &in[i]);
     /* subgraphs read outer values through the frame: make them plain */
-    for (int a = 0; st == PL_OK && a < node->n_attr; a++) {
-        const pl_attr *at = &node->attrs[a];
-        int ng = at->type == PL_ATTR_GRAPH ? 1 : at->type == PL_ATTR_GRAPHS ? at->n : 0;
-        for (int k = 0; st == PL_OK && k < ng; k++) {
-            const pl_graph *sg = at->type == PL_ATTR_GRAPH ? at->g : at->graphs[k];
-            for (int o = 0; st == PL_OK && o < sg->n_outer; o++) {
-                const pl_tensor *t;
-                int v = sg->values[sg->outer_values[o]].outer;
-                if (r->slots[v].t) st = pl_xrun_value(r, v, &t);
-            }
-        }
+    for (int o = 0; st == PL_OK && o < xn->n_outer; o++) {
+        const pl_tensor *t;
+        if (r->slots[xn->outer[o]].t) st = pl_xrun_value(r, xn->outer[o], &t);
     }
     for (int i = 0; st == PL_OK && i < xn->n_out; i++) {
         out[i] = NULL;
@@ -848,15 +837,7 @@ pl_status pl_cpu_run_ex(pl_cpu_engine *ce, void **ctx_state_p, pl_node_hook hook
         }
         for (int i = 0; i < xn->n_in; i++) release(&r, xn->in[i]);
         for (int p = 0; p < xn->n_post; p++) release(&r, xn->post[p].arg);
-        const pl_node *node = xn->node;
-        for (int a = 0; a < node->n_attr; a++) {
-            const pl_attr *at = &node->attrs[a];
-            int ng = at->type == PL_ATTR_GRAPH ? 1 : at->type == PL_ATTR_GRAPHS ? at->n : 0;
-            for (int k = 0; k < ng; k++) {
-                const pl_graph *sg = at->type == PL_ATTR_GRAPH ? at->g : at->graphs[k];
-                for (int o = 0; o < sg->n_outer; o++) release(&r, sg->values[sg->outer_values[o]].outer);
-            }
-        }
+        for (int o = 0; o < xn->n_outer; o++) release(&r, xn->outer[o]);
     }
     r.step = xg->n_nodes;
     for (int i = 0; st == PL_OK && i < n_outputs; i++) {

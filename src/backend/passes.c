@@ -22,17 +22,8 @@
 static bool read_by_subgraph(const pl_xgraph *xg, int v) {
     for (int n = 0; n < xg->n_nodes; n++) {
         const pl_xnode *xn = &xg->nodes[n];
-        if (xn->dead) continue;
-        const pl_node *node = xn->node;
-        for (int a = 0; a < node->n_attr; a++) {
-            const pl_attr *at = &node->attrs[a];
-            int ng = at->type == PL_ATTR_GRAPH ? 1 : at->type == PL_ATTR_GRAPHS ? at->n : 0;
-            for (int k = 0; k < ng; k++) {
-                const pl_graph *sg = at->type == PL_ATTR_GRAPH ? at->g : at->graphs[k];
-                for (int o = 0; o < sg->n_outer; o++)
-                    if (sg->values[sg->outer_values[o]].outer == v) return true;
-            }
-        }
+        for (int o = 0; !xn->dead && o < xn->n_outer; o++)
+            if (xn->outer[o] == v) return true;
     }
     return false;
 }

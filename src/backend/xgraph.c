@@ -70,12 +70,6 @@ void pl_xgraph_log(pl_xgraph *xg, const char *fmt, ...) {
     if (xg->log[xg->n_log]) xg->n_log++;
 }
 
-bool pl_xgraph_is_output(const pl_xgraph *xg, int v) {
-    for (int i = 0; i < xg->g->n_outputs; i++)
-        if (xg->g->outputs[i] == v) return true;
-    return false;
-}
-
 pl_status pl_xgraph_count_readers(pl_xgraph *xg) {
     memset(xg->readers, 0, (size_t)xg->n_values * sizeof *xg->readers);
     for (int n = 0; n < xg->n_nodes; n++) {
@@ -85,17 +79,33 @@ pl_status pl_xgraph_count_readers(pl_xgraph *xg) {
             if (xn->in[i] >= 0) xg->readers[xn->in[i]]++;
         for (int p = 0; p < xn->n_post; p++)
             if (xn->post[p].arg >= 0) xg->readers[xn->post[p].arg]++;
-        const pl_node *node = xn->node;
+        for (int o = 0; o < xn->n_outer; o++) xg->readers[xn->outer[o]]++;
+    }
+    for (int i = 0; i < xg->g->n_outputs; i++) xg->readers[xg->g->outputs[i]] += 1 << 20;
+    return PL_OK;
+}
+
+/* The main-graph values that node's subgraphs read, once each per subgraph (as the reference
+ * executor counts them). */
+static pl_status outer_reads(const pl_node *node, pl_xnode *xn) {
+    for (int pass = 0; pass < 2; pass++) {
+        int n = 0;
         for (int a = 0; a < node->n_attr; a++) {
             const pl_attr *at = &node->attrs[a];
             int ng = at->type == PL_ATTR_GRAPH ? 1 : at->type == PL_ATTR_GRAPHS ? at->n : 0;
             for (int k = 0; k < ng; k++) {
                 const pl_graph *sg = at->type == PL_ATTR_GRAPH ? at->g : at->graphs[k];
-                for (int o = 0; o < sg->n_outer; o++) xg->readers[sg->values[sg->outer_values[o]].outer]++;
+                for (int o = 0; o < sg->n_outer; o++, n++)
+                    if (pass) xn->outer[n] = sg->values[sg->outer_values[o]].outer;
             }
         }
+        if (pass || !n) {
+            xn->n_outer = n;
+            return PL_OK;
+        }
+        xn->outer = malloc((size_t)n * sizeof *xn->outer);
+        if (!xn->outer) return pl_err(PL_ERR_NOMEM, "out of memory");
     }
-    for (int i = 0; i < xg->g->n_outputs; i++) xg->readers[xg->g->outputs[i]] += 1 << 20;
     return PL_OK;
 }
 
@@ -128,6 +138,8 @@ pl_status pl_xgraph_create(const pl_model *m, pl_xgraph **out) {
         }
         if (node->n_in) memcpy(xn->in, node->in, (size_t)node->n_in * sizeof *xn->in);
         if (node->n_out) memcpy(xn->out, node->out, (size_t)node->n_out * sizeof *xn->out);
+        st = outer_reads(node, xn);
+        if (st != PL_OK) break;
         pthread_mutex_init(&xn->lock, NULL);
         xg->n_nodes = n + 1;
     }
@@ -211,6 +223,7 @@ void pl_xgraph_free(pl_xgraph *xg) {
         pthread_mutex_destroy(&xn->lock);
         free(xn->in);
         free(xn->out);
+        free(xn->outer);
     }
     free(xg->nodes);
     for (int v = 0; v < xg->n_values; v++)

@@ -76,14 +76,8 @@ static pl_status run_node(pl_frame *f, int index, const pl_node *node) {
                       node->name, node->domain[0] ? node->domain : "", node->domain[0] ? "::" : "",
                       node->op_type, (long long)node->opset);
     const pl_op_schema *s = node->schema;
-    int n_in_present = node->n_in;
-    while (n_in_present > 0 && node->in[n_in_present - 1] < 0) n_in_present--;
-    if (n_in_present < s->min_in || (s->max_in >= 0 && node->n_in > s->max_in && n_in_present > s->max_in))
-        return pl_err(PL_ERR_INVALID, "node '%s' (%s): has %d inputs, the op takes %d to %d",
-                      node->name, node->op_type, node->n_in, s->min_in, s->max_in);
-    if (node->n_out < s->min_out || (s->max_out >= 0 && node->n_out > s->max_out))
-        return pl_err(PL_ERR_INVALID, "node '%s' (%s): has %d outputs, the op gives %d to %d",
-                      node->name, node->op_type, node->n_out, s->min_out, s->max_out);
+    if (pl_op_check_arity(s, node->n_in, node->in, node->n_out) != PL_OK)
+        return pl_err_prefix(PL_ERR_INVALID, "node '%s' (%s)", node->name, node->op_type);
     const pl_tensor *stack_in[16];
     pl_tensor *stack_out[16];
     const pl_tensor **in = node->n_in <= 16 ? stack_in : calloc((size_t)node->n_in, sizeof *in);

@@ -63,6 +63,11 @@ pl_status pl_as_float(const pl_tensor *t, pl_tensor **out);
 /* Int64 values of a 1-D (or scalar) integer tensor into a malloc'ed array. */
 pl_status pl_as_int64s(const pl_tensor *t, const char *what, int64_t **out, int64_t *count);
 
+/* Whether a node with inputs in[0..n_in) (-1: an omitted optional input; trailing omitted ones
+ * do not count) and n_out outputs fits schema s; the error says how not (without the node's name,
+ * which the caller adds). */
+pl_status pl_op_check_arity(const pl_op_schema *s, int n_in, const int *in, int n_out);
+
 /* Reads an ints attribute of exactly `count` values >= `min` into out (`dflt` when absent). */
 pl_status pl_attr_ints_exact(const pl_node *node, const char *name, int count, int64_t dflt,
                              int64_t min, int64_t *out);

@@ -36,6 +36,16 @@ void pl_out_set(pl_kernel_ctx *ctx, int i, pl_tensor *t) {
     ctx->out[i] = t;
 }
 
+pl_status pl_op_check_arity(const pl_op_schema *s, int n_in, const int *in, int n_out) {
+    int present = n_in;
+    while (present > 0 && in[present - 1] < 0) present--;
+    if (present < s->min_in || (s->max_in >= 0 && present > s->max_in))
+        return pl_err(PL_ERR_INVALID, "has %d inputs, the op takes %d to %d", n_in, s->min_in, s->max_in);
+    if (n_out < s->min_out || (s->max_out >= 0 && n_out > s->max_out))
+        return pl_err(PL_ERR_INVALID, "has %d outputs, the op gives %d to %d", n_out, s->min_out, s->max_out);
+    return PL_OK;
+}
+
 const pl_tensor *pl_in(const pl_kernel_ctx *ctx, int i) {
     if (i < 0 || i >= ctx->n_in) return NULL;
     return ctx->in[i];

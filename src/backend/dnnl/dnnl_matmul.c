@@ -82,18 +82,8 @@ static bool mm_geometry(const pl_xnode *xn, const pl_tensor *a, const pl_tensor 
     s->ad[nb] = m, s->ad[nb + 1] = k;
     s->bd[nb] = k, s->bd[nb + 1] = n;
     s->dd[nb] = m, s->dd[nb + 1] = n;
+    /* plain strides (oneDNN broadcasts a batch dim of 1 by its size, not a zero stride) */
     int64_t st = 1;
-    for (int i = s->rank - 1; i >= 0; i--) {
-        s->as[i] = s->ad[i] == 1 && i < nb ? 0 : st;
-        st *= s->ad[i];
-    }
-    st = 1;
-    for (int i = s->rank - 1; i >= 0; i--) {
-        s->bs[i] = s->bd[i] == 1 && i < nb ? 0 : st;
-        st *= s->bd[i];
-    }
-    /* oneDNN wants plain strides; zero strides on broadcast dims are replaced by plain ones */
-    st = 1;
     for (int i = s->rank - 1; i >= 0; i--) {
         s->as[i] = st;
         st *= s->ad[i];

@@ -189,16 +189,9 @@ pl_status pl_dnnl_reorder(pl_xrun *r, const dnnl_memory_desc_t *smd, void *src,
 
 bool pl_dnnl_post_ops_supported(const pl_xgraph *xg, const pl_xnode *xn) {
     (void)xg;
-    for (int p = 0; p < xn->n_post; p++) {
-        switch (xn->post[p].kind) {
-        case PL_POST_RELU: case PL_POST_CLIP: case PL_POST_SIGMOID: case PL_POST_TANH:
-        case PL_POST_SILU: case PL_POST_HARDSWISH: case PL_POST_HARDSIGMOID: case PL_POST_GELU:
-        case PL_POST_ELU: case PL_POST_SUM: case PL_POST_ADD: case PL_POST_MUL:
-            break;
-        default:
-            return false;
-        }
-    }
+    /* every post-op kind has a oneDNN form (pl_dnnl_attr); an unknown one does not */
+    for (int p = 0; p < xn->n_post; p++)
+        if (xn->post[p].kind <= PL_POST_NONE || xn->post[p].kind > PL_POST_MUL) return false;
     return true;
 }
 
@@ -292,14 +285,8 @@ pl_status pl_dnnl_attr(pl_xrun *r, const pl_xnode *xn, int rank, const int64_t *
 pl_status pl_dnnl_key(pl_xrun *r, const pl_xnode *xn, int64_t *key, int *len) {
     int n = 0;
     for (int i = 0; i < xn->n_in; i++) {
-        const pl_tensor *t = NULL;
-        if (xn->in[i] >= 0 && pl_xrun_graph(r)->consts[xn->in[i]]) {
-            t = pl_xrun_graph(r)->consts[xn->in[i]]; /* any type, even one oneDNN lacks */
-        } else if (xn->in[i] >= 0) {
-            dnnl_memory_desc_t md;
-            void *d;
-            PL_TRY(pl_xrun_dnnl_in(r, xn, i, &md, &d, &t));
-        }
+        const pl_tensor *t = pl_xrun_logical(r, xn->in[i]); /* constants too, of any type */
+        if (xn->in[i] >= 0 && !t) return pl_err(PL_ERR_INTERNAL, "input %d of node '%s' has no data", i, xn->node->name);
         if (n + 2 + (t ? t->rank : 0) > 64) return pl_err(PL_ERR_UNSUPPORTED, "too many dims for a oneDNN key");
         key[n++] = t ? (int64_t)t->dtype : -1;
         key[n++] = t ? t->rank : -1;
@@ -307,10 +294,8 @@ pl_status pl_dnnl_key(pl_xrun *r, const pl_xnode *xn, int64_t *key, int *len) {
     }
     for (int p = 0; p < xn->n_post; p++) {
         if (xn->post[p].arg < 0) continue;
-        const pl_tensor *t;
-        dnnl_memory_desc_t md;
-        void *d;
-        PL_TRY(pl_xrun_dnnl_value(r, xn->post[p].arg, &md, &d, &t));
+        const pl_tensor *t = pl_xrun_logical(r, xn->post[p].arg);
+        if (!t) return pl_err(PL_ERR_INTERNAL, "post-op operand of node '%s' has no data", xn->node->name);
         if (n + 1 + t->rank > 64) return pl_err(PL_ERR_UNSUPPORTED, "too many dims for a oneDNN key");
         key[n++] = t->rank;
         for (int k = 0; k < t->rank; k++) key[n++] = t->dims[k];
