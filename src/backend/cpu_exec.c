@@ -416,7 +416,9 @@ const pl_tactic pl_tactic_reference = {.name = "reference", .accepts = ref_accep
 
 static float gelu(float x) { return 0.5f * x * (1.0f + erff(x * 0.70710678118654752f)); }
 
-static pl_status apply_binary(pl_xrun *r, pl_post_kind kind, int v, pl_tensor **outp) {
+/* out (op) value v for a fused Add/Mul, numpy broadcasting by the reference Add/Mul kernel; when
+ * v is the larger operand the result (of its shape) replaces *outp (freshly allocated). */
+static pl_status apply_binary(pl_xrun *r, const pl_xnode *xn, pl_post_kind kind, int v, pl_tensor **outp) {
     pl_tensor *out = *outp;
     const pl_tensor *b;
     PL_TRY(pl_xrun_value(r, v, &b));
@@ -424,7 +426,7 @@ static pl_status apply_binary(pl_xrun *r, pl_post_kind kind, int v, pl_tensor **
         return pl_err(PL_ERR_INTERNAL, "fused %s needs float tensors", pl_post_name(kind));
     float *o = out->data;
     const float *bd = b->data;
-    /* same shape: element by element (same count alone is not enough: [4,1] + [1,4] is [4,4]) */
+    /* same shape: in place (same count alone is not enough: [4,1] + [1,4] is [4,4]) */
     if (b->rank == out->rank && !memcmp(b->dims, out->dims, (size_t)out->rank * sizeof *out->dims)) {
         if (kind == PL_POST_MUL)
             for (int64_t i = 0; i < out->numel; i++) o[i] *= bd[i];
@@ -432,41 +434,16 @@ static pl_status apply_binary(pl_xrun *r, pl_post_kind kind, int v, pl_tensor **
             for (int64_t i = 0; i < out->numel; i++) o[i] += bd[i];
         return PL_OK;
     }
-    int rank;
-    int64_t dims[PL_MAX_RANK], st[PL_MAX_RANK];
-    PL_TRY(pl_broadcast(out->rank, out->dims, b->rank, b->dims, &rank, dims));
-    if (rank != out->rank || memcmp(dims, out->dims, (size_t)rank * sizeof *dims)) {
-        /* the other operand is the larger one: the result takes its shape */
-        pl_tensor *n;
-        int64_t so[PL_MAX_RANK];
-        PL_TRY(pl_tensor_alloc(out->dtype, rank, dims, &n));
-        pl_broadcast_strides(out, rank, dims, so);
-        int64_t ix[PL_MAX_RANK] = {0}, of = 0;
-        float *nd = n->data;
-        for (int64_t i = 0; i < n->numel; i++) {
-            nd[i] = o[of];
-            for (int d = rank - 1; d >= 0; d--) {
-                of += so[d];
-                if (++ix[d] < dims[d]) break;
-                of -= so[d] * dims[d];
-                ix[d] = 0;
-            }
-        }
-        *outp = out = n;
-        o = nd;
-    }
-    pl_broadcast_strides(b, rank, dims, st);
-    int64_t idx[PL_MAX_RANK] = {0};
-    int64_t off = 0;
-    for (int64_t i = 0; i < out->numel; i++) {
-        if (kind == PL_POST_MUL) o[i] *= bd[off];
-        else o[i] += bd[off];
-        for (int d = rank - 1; d >= 0; d--) {
-            off += st[d];
-            if (++idx[d] < dims[d]) break;
-            off -= st[d] * dims[d];
-            idx[d] = 0;
-        }
+    const pl_op_schema *op = pl_op_find("", kind == PL_POST_MUL ? "Mul" : "Add");
+    const pl_tensor *in[2] = {out, b};
+    pl_tensor *res = NULL;
+    pl_kernel_ctx ctx = {.node = xn->node, .opset = 14, .n_in = 2, .in = in, .n_out = 1, .out = &res};
+    PL_TRY(op->run(&ctx));
+    if (res->rank == out->rank && !memcmp(res->dims, out->dims, (size_t)out->rank * sizeof *out->dims)) {
+        memcpy(out->data, res->data, out->nbytes); /* keep the output's own (arena) memory */
+        pl_tensor_destroy(res);
+    } else {
+        *outp = res;
     }
     return PL_OK;
 }
@@ -481,7 +458,7 @@ static pl_status apply_post(pl_xrun *r, const pl_xnode *xn, pl_tensor **outp) {
         const pl_post *po = &xn->post[p];
         pl_tensor *out = *outp;
         if (po->kind == PL_POST_SUM || po->kind == PL_POST_ADD || po->kind == PL_POST_MUL) {
-            PL_TRY(apply_binary(r, po->kind, po->arg, outp));
+            PL_TRY(apply_binary(r, xn, po->kind, po->arg, outp));
             if (*outp != out && out != orig) pl_tensor_destroy(out); /* an earlier replacement */
             continue;
         }
