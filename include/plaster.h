@@ -283,6 +283,12 @@ pl_status pl_context_run(pl_context *ctx, int n_inputs, pl_tensor *const *inputs
  * (both 0 before the first run, and for the reference backend, which plans none). */
 void pl_context_memory(const pl_context *ctx, size_t *arena_bytes, size_t *unshared_bytes);
 
+/* How a cpu context ran its last query: 0 whole (one run of the graph, each node using every
+ * thread), or the number of samples per slice when it split the batch (axis 0 of the inputs)
+ * into slices run one per thread, each through the whole graph (docs/ENGINE.md, "Batch
+ * splitting"). Always 0 for the reference backend. */
+int64_t pl_context_batch_split(const pl_context *ctx);
+
 /* Sequence values (ONNX sequence types): -1 for a plain tensor, else the element count. */
 int pl_tensor_seq_length(const pl_tensor *tensor);
 /* Borrowed element `index` of a sequence. */
@@ -395,6 +401,8 @@ typedef struct pl_bench_result {
     double samples_per_s;       /* completed samples / wall time */
     double qps;                 /* completed queries / wall time */
     double load_ns, build_ns, first_run_ns; /* cold start, measured apart */
+    int64_t batch_split;        /* cpu backend: samples per slice when the engine ran the batch
+                                   split over its threads (pl_context_batch_split); 0: whole */
     /* energy, inside the timed window; meter named, estimate flagged */
     char energy_meter[512];
     int energy_is_estimate;

@@ -201,6 +201,33 @@ static void mb_attr_float(mb *b, Onnx__NodeProto *n, const char *name, float v) 
     a->f = v;
 }
 
+static void mb_attr_int(mb *b, Onnx__NodeProto *n, const char *name, int64_t v) {
+    Onnx__AttributeProto *a = mb_attr(b, n, name);
+    a->has_type = 1;
+    a->type = ONNX__ATTRIBUTE_PROTO__ATTRIBUTE_TYPE__INT;
+    a->has_i = 1;
+    a->i = v;
+}
+
+/* An int64 initializer with the given values (rank 1). */
+static void mb_init_i64(mb *b, const char *name, int count, const int64_t *v) {
+    assert_true(b->graph.n_initializer < MB_MAX);
+    Onnx__TensorProto *t = &b->inits[b->graph.n_initializer];
+    b->init_ptrs[b->graph.n_initializer++] = t;
+    onnx__tensor_proto__init(t);
+    t->name = mb_str(b, name);
+    t->has_data_type = 1;
+    t->data_type = PL_DT_INT64;
+    t->n_dims = 1;
+    t->dims = mb_own(b, malloc(sizeof *t->dims));
+    t->dims[0] = count;
+    int64_t *d = mb_own(b, malloc((size_t)count * sizeof *d + 1));
+    memcpy(d, v, (size_t)count * sizeof *d);
+    t->has_raw_data = 1;
+    t->raw_data.data = (uint8_t *)d;
+    t->raw_data.len = (size_t)count * sizeof *d;
+}
+
 /* A graph attribute holding sub's graph; sub is freed with b. */
 static void mb_attr_graph(mb *b, Onnx__NodeProto *n, const char *name, mb *sub) {
     assert_true(b->n_subs < 4);
@@ -760,6 +787,169 @@ static void test_batch_change(void **state) {
     pl_model_destroy(m);
 }
 
+/* ---- batch splitting: a batch runs as per-thread slices only where that is exact ---- */
+
+/* x [N, 3, 6, 6] -> Conv -> Relu -> GlobalAveragePool -> Flatten -> Gemm [N, 5] -> Softmax */
+static pl_model *classifier_model(void) {
+    static const int64_t x_dims[4] = {-1, 3, 6, 6}, g_dims[2] = {5, 4}, gb_dims[1] = {5};
+    mb *b = mb_new(13);
+    mb_input(b, "x", 4, x_dims);
+    mb_init(b, "w", 4, W_DIMS, 0.5f, 0);
+    mb_init(b, "gw", 2, g_dims, 0.5f, 0);
+    mb_init(b, "gb", 1, gb_dims, 0.1f, 0);
+    mb_conv3(b, "conv", "x,w", "c");
+    mb_node(b, "Relu", "relu", "c", "a");
+    mb_node(b, "GlobalAveragePool", "gap", "a", "p");
+    mb_node(b, "Flatten", "flat", "p", "f");
+    Onnx__NodeProto *g = mb_node(b, "Gemm", "fc", "f,gw,gb", "l");
+    mb_attr_int(b, g, "transB", 1);
+    mb_node(b, "Softmax", "sm", "l", "y");
+    mb_output(b, "y");
+    return mb_load(b);
+}
+
+/* x [N, 4, 6] -> MatMul by a constant [6, 8] -> Add [8] -> Reshape [0, -1] -> two outputs */
+static pl_model *dense_model(void) {
+    static const int64_t x_dims[3] = {-1, 4, 6}, w_dims[2] = {6, 8}, b_dims[1] = {8};
+    static const int64_t shape[2] = {0, -1};
+    mb *b = mb_new(13);
+    mb_input(b, "x", 3, x_dims);
+    mb_init(b, "w", 2, w_dims, 0.5f, 0);
+    mb_init(b, "bias", 1, b_dims, 0.1f, 0);
+    mb_init_i64(b, "shape", 2, shape);
+    mb_node(b, "MatMul", "mm", "x,w", "m");
+    mb_node(b, "Add", "add", "m,bias", "a");
+    mb_node(b, "Reshape", "reshape", "a,shape", "y");
+    mb_node(b, "Sigmoid", "sig", "a", "y2");
+    mb_output(b, "y");
+    mb_output(b, "y2");
+    return mb_load(b);
+}
+
+/* Conv, then one node that mixes the samples (or names the batch) in its own way. */
+static pl_model *mixing_model(int kind) {
+    static const int64_t x_dims[4] = {-1, 3, 6, 6};
+    mb *b = mb_new(13);
+    mb_input(b, "x", 4, x_dims);
+    mb_init(b, "w", 4, W_DIMS, 0.5f, 0);
+    mb_conv3(b, "conv", "x,w", "c");
+    Onnx__NodeProto *n = NULL;
+    switch (kind) {
+    case 0: /* softmax across the samples */
+        n = mb_node(b, "Softmax", "sm", "c", "y");
+        mb_attr_int(b, n, "axis", 0);
+        break;
+    case 1: /* mean over the samples */
+        n = mb_node(b, "ReduceMean", "mean", "c", "y");
+        mb_attr_ints(b, n, "axes", 1, (const int64_t[1]){0});
+        break;
+    case 2: /* samples moved off axis 0 */
+        n = mb_node(b, "Transpose", "tr", "c", "y");
+        mb_attr_ints(b, n, "perm", 4, (const int64_t[4]){1, 0, 2, 3});
+        break;
+    case 3: /* samples stacked twice along axis 0 */
+        n = mb_node(b, "Concat", "cat", "c,c", "y");
+        mb_attr_int(b, n, "axis", 0);
+        break;
+    case 4: /* a constant with the batch in it */
+        mb_init(b, "k", 4, (const int64_t[4]){5, 4, 1, 1}, 0.5f, 0);
+        mb_node(b, "Add", "add", "c,k", "y");
+        break;
+    case 5: /* a shape with the batch written out */
+        mb_init_i64(b, "shape", 2, (const int64_t[2]){5, 144});
+        mb_node(b, "Reshape", "reshape", "c,shape", "y");
+        break;
+    case 6: /* Gemm over the transposed batch */
+        mb_init_i64(b, "shape", 2, (const int64_t[2]){0, -1});
+        mb_init(b, "gw", 2, (const int64_t[2]){5, 7}, 0.5f, 0);
+        mb_node(b, "Reshape", "reshape", "c,shape", "f");
+        n = mb_node(b, "Gemm", "fc", "f,gw", "y");
+        mb_attr_int(b, n, "transA", 1);
+        break;
+    default: /* MaxPool's indices count across the batch */
+        n = mb_node(b, "MaxPool", "pool", "c", "y,idx");
+        mb_attr_ints(b, n, "kernel_shape", 2, (const int64_t[2]){2, 2});
+        mb_output(b, "idx");
+        break;
+    }
+    mb_output(b, "y");
+    return mb_load(b);
+}
+
+/* Runs m three times through one 2-thread cpu context at batch 5 and then (batch1) once at
+ * batch 1, each against the reference; returns the split of the third run. */
+static int64_t split_runs(pl_model *m, int n_in, const int64_t (*dims)[4], const int *ranks, bool batch1) {
+    pl_build_options o = {.backend = "cpu", .threads = 2};
+    pl_engine *cpu = NULL, *ref = build(m, "reference");
+    assert_int_equal(pl_engine_build(m, &o, &cpu), PL_OK);
+    pl_context *ctx = NULL;
+    assert_int_equal(pl_context_create(cpu, &ctx), PL_OK);
+    int n_out = pl_model_output_count(m);
+    int64_t split = -1;
+    for (int run = 0; run < (batch1 ? 4 : 3); run++) {
+        pl_tensor *in[4] = {0}, *want[4] = {0}, *got[4] = {0};
+        for (int i = 0; i < n_in; i++) {
+            int64_t d[4];
+            memcpy(d, dims[i], sizeof d);
+            if (run == 3) d[0] = 1;
+            in[i] = input_tensor(ranks[i], d, (float)(run + i));
+        }
+        assert_int_equal(run_on(ref, n_in, in, n_out, want), PL_OK);
+        if (pl_context_run(ctx, n_in, in, n_out, got) != PL_OK) fail_msg("run %d: %s", run, pl_last_error());
+        for (int i = 0; i < n_out; i++) {
+            assert_close(want[i], got[i]);
+            pl_tensor_destroy(want[i]);
+            pl_tensor_destroy(got[i]);
+        }
+        if (run == 0) assert_int_equal(pl_context_batch_split(ctx), 0); /* the recording run is whole */
+        if (run == 2) split = pl_context_batch_split(ctx);
+        if (run == 3) assert_int_equal(pl_context_batch_split(ctx), 0);
+        for (int i = 0; i < n_in; i++) pl_tensor_destroy(in[i]);
+    }
+    pl_context_destroy(ctx);
+    pl_engine_destroy(cpu);
+    pl_engine_destroy(ref);
+    return split;
+}
+
+/* Separable models split: forced to 2 samples per slice (PL_BATCH_CHUNK), and as the engine
+ * chooses by timing (whole or split, the same outputs either way). */
+static void test_batch_split(void **state) {
+    (void)state;
+    static const int64_t img[1][4] = {{5, 3, 6, 6}}, seq[1][4] = {{5, 4, 6}};
+    static const int r4[1] = {4}, r3[1] = {3};
+    for (int forced = 1; forced >= 0; forced--) {
+        if (forced) setenv("PL_BATCH_CHUNK", "2", 1);
+        else unsetenv("PL_BATCH_CHUNK");
+        pl_model *m = classifier_model();
+        int64_t c = split_runs(m, 1, img, r4, true);
+        assert_true(forced ? c == 2 : c >= 0 && c < 5);
+        pl_model_destroy(m);
+        m = residual_model();
+        c = split_runs(m, 1, img, r4, true);
+        assert_true(forced ? c == 2 : c >= 0 && c < 5);
+        pl_model_destroy(m);
+        m = dense_model();
+        c = split_runs(m, 1, seq, r3, true);
+        assert_true(forced ? c == 2 : c >= 0 && c < 5);
+        pl_model_destroy(m);
+    }
+}
+
+static void test_batch_not_split_where_samples_mix(void **state) {
+    (void)state;
+    static const int64_t img[1][4] = {{5, 3, 6, 6}};
+    static const int r4[1] = {4};
+    setenv("PL_BATCH_CHUNK", "2", 1); /* split wherever the analysis allows */
+    for (int kind = 0; kind < 8; kind++) {
+        pl_model *m = mixing_model(kind);
+        /* kinds 4-6 fix the batch at 5 */
+        if (split_runs(m, 1, img, r4, kind < 4 || kind > 6) != 0) fail_msg("kind %d was split", kind);
+        pl_model_destroy(m);
+    }
+    unsetenv("PL_BATCH_CHUNK");
+}
+
 /* A Conv input with 5 channels where the weights take 3: the cpu backend fails as the
  * reference does (same status, same message), with and without fused post-ops. */
 static void test_wrong_channel_count(void **state) {
@@ -798,6 +988,8 @@ int main(void) {
         cmocka_unit_test(test_residual_add_relu_fused),
         cmocka_unit_test(test_add_that_widens),
         cmocka_unit_test(test_matmul_and_gemm_shapes),
+        cmocka_unit_test(test_batch_split),
+        cmocka_unit_test(test_batch_not_split_where_samples_mix),
         cmocka_unit_test(test_identity_dropout_eliminated),
         cmocka_unit_test(test_constant_subgraph_folded),
         cmocka_unit_test(test_dead_code_removed),

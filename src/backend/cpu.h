@@ -177,5 +177,7 @@ const pl_xgraph *pl_xrun_graph(const pl_xrun *r);
 void *pl_xrun_scratch(pl_xrun *r, int slot, size_t bytes);
 /* Largest arena a context has planned, and what the same values would take unshared. */
 size_t pl_cpu_ctx_arena_bytes(void *state, size_t *unplanned);
+/* Samples per slice of the context's last run, 0 when it ran whole (batch splitting). */
+int64_t pl_cpu_ctx_split_chunk(const void *state);
 
 #endif

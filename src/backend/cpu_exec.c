@@ -9,6 +9,7 @@
  * into one arena that later runs of that signature use with no allocation for values. Graph
  * outputs are allocated for the caller and never planned. */
 #include "cpu.h"
+#include "split.h"
 #ifdef PL_HAVE_DNNL
 #include "dnnl/dnnl_util.h"
 #endif
@@ -16,6 +17,7 @@
 #include <omp.h>
 #include <math.h>
 #include <stdlib.h>
+#include <stdio.h>
 #include <string.h>
 #include <time.h>
 
@@ -39,7 +41,10 @@ typedef struct arena_plan {
     size_t *offset, *size; /* per key (2 per value: the value, its plain copy); size 0: none */
     size_t total;          /* arena bytes */
     size_t unplanned;      /* sum of the planned sizes (what per-value allocation would hold) */
-    void *mem;
+    void *mem;             /* NULL while the signature runs split (allocated if it stops) */
+    int64_t batch;         /* axis-0 size of the inputs */
+    int64_t split_chunk;   /* > 0: runs as slices of this many samples, one thread each */
+    bool split_tune;       /* separable: the next eligible run times whole against split */
 } arena_plan;
 
 typedef struct ctx_state {
@@ -58,6 +63,13 @@ typedef struct ctx_state {
 #ifdef PL_HAVE_DNNL
     dnnl_stream_t stream;
 #endif
+    /* batch splitting: one sub-context per worker thread, with its input views and outputs */
+    int n_sub, sub_in, sub_out;
+    void **sub;
+    pl_tensor *sub_views;   /* n_sub * sub_in headers */
+    pl_tensor **sub_vin;    /* n_sub * sub_in */
+    pl_tensor **sub_vout;   /* n_sub * sub_out */
+    int64_t last_chunk;     /* samples per slice of the last run; 0: it ran whole */
 } ctx_state;
 
 struct pl_xrun {
@@ -74,6 +86,7 @@ struct pl_xrun {
     size_t *rec_size;  /* recording: per key */
     int *rec_def, *rec_last;
     int *rec_alias;    /* recording: the key whose memory this key took over in place, or -1 */
+    signed char *vb;   /* recording: per value, its batch class (split.h) */
 };
 
 static double now_ns(void) {
@@ -633,20 +646,33 @@ void pl_cpu_ctx_state_free(void *state) {
 #ifdef PL_HAVE_DNNL
     if (cs->stream) dnnl_stream_destroy(cs->stream);
 #endif
+    for (int i = 0; i < cs->n_sub; i++) pl_cpu_ctx_state_free(cs->sub[i]);
+    free(cs->sub);
+    free(cs->sub_views);
+    free(cs->sub_vin);
+    free(cs->sub_vout);
     free(cs);
 }
 
 size_t pl_cpu_ctx_arena_bytes(void *state, size_t *unplanned) {
     ctx_state *cs = state;
-    size_t best = 0;
-    if (unplanned) *unplanned = 0;
+    size_t best = 0, best_un = 0;
     for (int i = 0; cs && i < cs->n_plans; i++)
-        if (cs->plans[i].total >= best) {
+        if (cs->plans[i].mem && cs->plans[i].total >= best) {
             best = cs->plans[i].total;
-            if (unplanned) *unplanned = cs->plans[i].unplanned;
+            best_un = cs->plans[i].unplanned;
         }
+    /* split signatures hold their sub-contexts' arenas instead of their own */
+    for (int i = 0; cs && i < cs->n_sub; i++) {
+        size_t un = 0;
+        best += pl_cpu_ctx_arena_bytes(cs->sub[i], &un);
+        best_un += un;
+    }
+    if (unplanned) *unplanned = best_un;
     return best;
 }
+
+int64_t pl_cpu_ctx_split_chunk(const void *state) { return state ? ((const ctx_state *)state)->last_chunk : 0; }
 
 /* ---- the run ---- */
 
@@ -716,14 +742,274 @@ static pl_status time_tactics(pl_xrun *r, pl_xnode *xn) {
     return PL_OK;
 }
 
+/* ---- batch splitting ---- */
+
+static const pl_tensor *vb_shape(void *user, int v) { return pl_xrun_logical(user, v); }
+
+/* Batch classes of the run's inputs: a user input is a sample value when it is a tensor with
+ * the first input's axis-0 size. Returns that size (0: no user input). */
+static int64_t vb_inputs(pl_xrun *r, int n_inputs, pl_tensor *const *inputs) {
+    const pl_xgraph *xg = r->xg;
+    int64_t n = 0;
+    for (int v = 0; v < xg->n_values; v++)
+        if (xg->consts[v]) r->vb[v] = PL_VB_CONST;
+    for (int i = 0; i < n_inputs && i < xg->g->n_inputs; i++) {
+        int v = xg->g->inputs[i];
+        const pl_tensor *t = inputs[i];
+        if (xg->consts[v]) continue;
+        bool sample = t && t->kind == PL_KIND_TENSOR && t->dtype != PL_DT_STRING && t->rank >= 1;
+        if (sample && n == 0) n = t->dims[0];
+        r->vb[v] = sample && t->dims[0] == n ? PL_VB_BATCH : PL_VB_MIXED;
+    }
+    return n;
+}
+
+/* Whether the recorded run can be split over axis 0: every user input and every graph output
+ * a sample value. */
+static bool vb_separable(const pl_xrun *r, int n_inputs) {
+    const pl_xgraph *xg = r->xg;
+    if (n_inputs < xg->g->n_inputs) return false;
+    for (int i = 0; i < xg->g->n_inputs; i++)
+        if (!xg->consts[xg->g->inputs[i]] && r->vb[xg->g->inputs[i]] != PL_VB_BATCH) return false;
+    for (int i = 0; i < xg->g->n_outputs; i++)
+        if (r->vb[xg->g->outputs[i]] != PL_VB_BATCH) return false;
+    return true;
+}
+
+/* Samples per slice for a separable signature of `batch` samples whose values took `arena`
+ * bytes. A slice re-reads every weight, so it should carry enough samples that its
+ * activations outweigh the weights: at least one eighth of the weight bytes in activation
+ * bytes, rounded up, and no more than an even share of the batch per thread. Models whose
+ * activations are large next to their weights (convolutional networks) run a sample at a
+ * time; small dense layers keep their batch. PL_BATCH_CHUNK=N forces N samples per slice, 0
+ * turns splitting off. 0: do not split. */
+static int64_t split_chunk(const pl_xgraph *xg, int64_t batch, size_t arena, int threads) {
+    const char *env = getenv("PL_BATCH_CHUNK");
+    if (env && *env) {
+        long long c = strtoll(env, NULL, 10);
+        return c > 0 && c < batch ? c : 0;
+    }
+    if (threads < 2 || batch < 2) return 0;
+    size_t weights = 0;
+    for (int v = 0; v < xg->n_values; v++)
+        if (xg->consts[v]) weights += xg->consts[v]->nbytes;
+    double per_sample = (double)arena / (double)batch;
+    int64_t share = (batch + threads - 1) / threads;
+    int64_t c = per_sample > 0 ? (int64_t)ceil((double)weights / (8.0 * per_sample)) : share;
+    if (c < 1) c = 1;
+    return c < share ? c : share;
+}
+
+typedef struct split_job {
+    pl_cpu_engine *ce;
+    ctx_state *cs;
+    int64_t n, chunk;
+    int n_inputs, n_outputs;
+    pl_tensor *const *inputs;
+    pl_tensor **outputs;
+    int failed;          /* 1: an error (status, msg); 2: an output without the slice's samples */
+    pl_status status;
+    char msg[1024];
+} split_job;
+
+static void split_fail(split_job *j, int how, pl_status st) {
+#pragma omp critical(pl_split_fail)
+    if (!j->failed) {
+        j->failed = how;
+        j->status = st;
+        if (how == 1) snprintf(j->msg, sizeof j->msg, "%s", pl_last_error());
+    }
+}
+
+/* One slice [lo, lo + cnt) on worker w: inputs viewed in place, outputs copied to their rows. */
+static void split_slice(split_job *j, int w, int64_t lo, int64_t cnt) {
+    ctx_state *cs = j->cs;
+    const pl_xgraph *xg = j->ce->xg;
+    pl_tensor *views = cs->sub_views + (size_t)w * (size_t)cs->sub_in;
+    pl_tensor **vin = cs->sub_vin + (size_t)w * (size_t)cs->sub_in;
+    pl_tensor **vout = cs->sub_vout + (size_t)w * (size_t)cs->sub_out;
+    for (int i = 0; i < j->n_inputs; i++) {
+        pl_tensor *t = j->inputs[i];
+        if (!t || i >= xg->g->n_inputs || xg->consts[xg->g->inputs[i]]) {
+            vin[i] = t;
+            continue;
+        }
+        size_t row = t->nbytes / (size_t)j->n;
+        views[i] = *t;
+        views[i].dims[0] = cnt;
+        views[i].numel = t->numel / j->n * cnt;
+        views[i].nbytes = row * (size_t)cnt;
+        views[i].data = (char *)t->data + row * (size_t)lo;
+        views[i].owns_data = false;
+        vin[i] = &views[i];
+    }
+    pl_status st = pl_cpu_run_ex(j->ce, &cs->sub[w], NULL, NULL, false, j->n_inputs, vin, j->n_outputs, vout);
+    if (st != PL_OK) {
+        split_fail(j, 1, st);
+        return;
+    }
+    for (int o = 0; o < j->n_outputs; o++) {
+        pl_tensor *t = vout[o];
+        bool ok = t && t->kind == PL_KIND_TENSOR && t->dtype != PL_DT_STRING && t->rank >= 1 && t->dims[0] == cnt;
+        pl_tensor *full = NULL;
+        if (ok) {
+#pragma omp critical(pl_split_out)
+            {
+                full = j->outputs[o];
+                if (!full) {
+                    int64_t dims[PL_MAX_RANK];
+                    memcpy(dims, t->dims, sizeof dims);
+                    dims[0] = j->n;
+                    if (pl_tensor_alloc(t->dtype, t->rank, dims, &j->outputs[o]) == PL_OK) full = j->outputs[o];
+                    else split_fail(j, 1, PL_ERR_NOMEM);
+                } else if (full->dtype != t->dtype || full->rank != t->rank ||
+                           memcmp(full->dims + 1, t->dims + 1, (size_t)(t->rank - 1) * sizeof *t->dims)) {
+                    full = NULL;
+                    ok = false;
+                }
+            }
+        }
+        if (!ok) split_fail(j, 2, PL_OK);
+        if (full) memcpy((char *)full->data + full->nbytes / (size_t)j->n * (size_t)lo, t->data, t->nbytes);
+        pl_tensor_destroy(t);
+        vout[o] = NULL;
+    }
+}
+
+/* Runs a separable signature of n samples as slices of `chunk` on up to `threads` workers, each
+ * with its own sub-context (an arena for the slice's shape; the engine's weights and
+ * primitives shared), so that a slice's activations stay in its core's caches instead of the
+ * whole batch streaming through memory layer by layer. Returns PL_OK with *done false when
+ * it did not run: too few slices to share, or (turning splitting off for the signature) an
+ * output that did not keep the slice's samples on axis 0. */
+static pl_status run_split(pl_cpu_engine *ce, ctx_state *cs, arena_plan *p, int threads, int n_inputs,
+                           pl_tensor *const *inputs, int n_outputs, pl_tensor **outputs, bool *done) {
+    *done = false;
+    int64_t n = p->batch, chunk = p->split_chunk;
+    int64_t slices = (n + chunk - 1) / chunk;
+    int workers = threads < slices ? threads : (int)slices;
+    if (workers < 2) return PL_OK;
+    if (cs->n_sub < workers || cs->sub_in < n_inputs || cs->sub_out < n_outputs) {
+        int nw = workers > cs->n_sub ? workers : cs->n_sub;
+        int ni = n_inputs > cs->sub_in ? n_inputs : cs->sub_in;
+        int no = n_outputs > cs->sub_out ? n_outputs : cs->sub_out;
+        void **sub = realloc(cs->sub, (size_t)nw * sizeof *sub);
+        if (!sub) return pl_err(PL_ERR_NOMEM, "out of memory");
+        for (int i = cs->n_sub; i < nw; i++) sub[i] = NULL;
+        cs->sub = sub;
+        cs->n_sub = nw;
+        free(cs->sub_views);
+        free(cs->sub_vin);
+        free(cs->sub_vout);
+        cs->sub_views = calloc((size_t)nw * (size_t)(ni ? ni : 1), sizeof *cs->sub_views);
+        cs->sub_vin = calloc((size_t)nw * (size_t)(ni ? ni : 1), sizeof *cs->sub_vin);
+        cs->sub_vout = calloc((size_t)nw * (size_t)(no ? no : 1), sizeof *cs->sub_vout);
+        cs->sub_in = ni;
+        cs->sub_out = no;
+        if (!cs->sub_views || !cs->sub_vin || !cs->sub_vout) {
+            cs->sub_in = cs->sub_out = 0;
+            return pl_err(PL_ERR_NOMEM, "out of memory");
+        }
+    }
+    split_job j = {.ce = ce, .cs = cs, .n = n, .chunk = chunk, .n_inputs = n_inputs, .n_outputs = n_outputs,
+                   .inputs = inputs, .outputs = outputs};
+#pragma omp parallel for num_threads(workers) schedule(dynamic, 1)
+    for (int64_t s = 0; s < slices; s++) {
+        int failed;
+#pragma omp atomic read
+        failed = j.failed;
+        if (failed) continue;
+        int64_t lo = s * chunk;
+        split_slice(&j, omp_get_thread_num(), lo, n - lo < chunk ? n - lo : chunk);
+    }
+    if (!j.failed) {
+        *done = true;
+        cs->last_chunk = chunk;
+        return PL_OK;
+    }
+    for (int i = 0; i < n_outputs; i++) {
+        pl_tensor_destroy(outputs[i]);
+        outputs[i] = NULL;
+    }
+    if (j.failed == 2) { /* the analysis was wrong about this graph: run it whole from now on */
+        p->split_chunk = 0;
+        return PL_OK;
+    }
+    *done = true;
+    return pl_err(j.status, "%s", j.msg);
+}
+
 pl_status pl_cpu_run(pl_cpu_engine *ce, void **ctx_state_p, pl_node_hook hook, void *user,
                      int n_inputs, pl_tensor *const *inputs, int n_outputs, pl_tensor **outputs) {
     return pl_cpu_run_ex(ce, ctx_state_p, hook, user, false, n_inputs, inputs, n_outputs, outputs);
 }
 
+static pl_status run_graph(pl_cpu_engine *ce, void **ctx_state_p, pl_node_hook hook, void *user, bool timing,
+                           bool whole, int n_inputs, pl_tensor *const *inputs, int n_outputs, pl_tensor **outputs);
+
+/* The first eligible run of a separable signature runs the query several ways, all with the
+ * same result: whole, and split with the estimated chunk c, 2c and 4c samples per slice (those
+ * that leave at least two slices); a first pass warms each (sub-context arenas, primitives
+ * for the slice shapes), then two timed passes keep each one's minimum, and the fastest is
+ * kept for the signature. Whole wins ties within 3%: it holds one arena, not one per thread.
+ * The query's outputs are those of the last run. */
+static pl_status tune_split(pl_cpu_engine *ce, void **ctx_state_p, arena_plan *p, int threads, int n_inputs,
+                            pl_tensor *const *inputs, int n_outputs, pl_tensor **outputs) {
+    ctx_state *cs = *ctx_state_p;
+    int64_t cand[4] = {0, p->split_chunk, 2 * p->split_chunk, 4 * p->split_chunk};
+    int nc = 1;
+    for (int i = 1; i < 4; i++)
+        if ((p->batch + cand[i] - 1) / cand[i] >= 2) cand[nc++] = cand[i];
+    double best_ns[4];
+    pl_status st = PL_OK;
+    p->split_tune = false;
+    for (int pass = 0; pass < 3 && st == PL_OK; pass++)
+        for (int c = 0; c < nc && st == PL_OK; c++) {
+            for (int i = 0; i < n_outputs; i++) {
+                pl_tensor_destroy(outputs[i]);
+                outputs[i] = NULL;
+            }
+            double t0 = now_ns();
+            bool done = true;
+            if (cand[c] == 0) {
+                st = run_graph(ce, ctx_state_p, NULL, NULL, false, true, n_inputs, inputs, n_outputs, outputs);
+            } else {
+                p->split_chunk = cand[c];
+                st = run_split(ce, cs, p, threads, n_inputs, inputs, n_outputs, outputs, &done);
+            }
+            double ns = now_ns() - t0;
+            if (st == PL_OK && !done) { /* splitting was turned off: the whole run stands */
+                p->split_chunk = 0;
+                return run_graph(ce, ctx_state_p, NULL, NULL, false, true, n_inputs, inputs, n_outputs, outputs);
+            }
+            if (pass == 0 || ns < best_ns[c]) best_ns[c] = pass == 0 ? 1e300 : ns;
+        }
+    if (st != PL_OK) {
+        p->split_chunk = 0;
+        return st;
+    }
+    int best = nc > 1 ? 1 : 0;
+    for (int c = 2; c < nc; c++)
+        if (best_ns[c] < best_ns[best]) best = c;
+    if (!(best_ns[best] * 1.03 < best_ns[0])) best = 0;
+    p->split_chunk = cand[best];
+    cs->last_chunk = cand[best];
+    if (p->split_chunk > 0) { /* the slices have arenas of their own */
+        free(p->mem);
+        p->mem = NULL;
+    }
+    return PL_OK;
+}
+
 pl_status pl_cpu_run_ex(pl_cpu_engine *ce, void **ctx_state_p, pl_node_hook hook, void *user,
                         bool timing, int n_inputs, pl_tensor *const *inputs, int n_outputs,
                         pl_tensor **outputs) {
+    return run_graph(ce, ctx_state_p, hook, user, timing, false, n_inputs, inputs, n_outputs, outputs);
+}
+
+/* One run of the graph; `whole` runs it whole even where the signature runs split. */
+static pl_status run_graph(pl_cpu_engine *ce, void **ctx_state_p, pl_node_hook hook, void *user, bool timing,
+                           bool whole, int n_inputs, pl_tensor *const *inputs, int n_outputs, pl_tensor **outputs) {
     const pl_xgraph *xg = ce->xg;
     const pl_graph *g = xg->g;
     for (int i = 0; i < n_outputs; i++) outputs[i] = NULL;
@@ -751,6 +1037,18 @@ pl_status pl_cpu_run_ex(pl_cpu_engine *ce, void **ctx_state_p, pl_node_hook hook
     for (int i = 0; sig_len >= 0 && i < cs->n_plans; i++)
         if (cs->plans[i].sig_len == sig_len && !memcmp(cs->plans[i].sig, sig, (size_t)sig_len * sizeof *sig))
             r.plan = &cs->plans[i];
+    int threads = ce->threads > 0 ? ce->threads : omp_get_max_threads();
+    cs->last_chunk = 0;
+    if (r.plan && r.plan->split_chunk > 0 && !whole && !timing && !hook && !omp_in_parallel()) {
+        if (r.plan->split_tune) return tune_split(ce, ctx_state_p, r.plan, threads, n_inputs, inputs, n_outputs, outputs);
+        bool done = false;
+        pl_status st = run_split(ce, cs, r.plan, threads, n_inputs, inputs, n_outputs, outputs, &done);
+        if (done || st != PL_OK) return st;
+    }
+    if (r.plan && !r.plan->mem && r.plan->total) { /* it ran split until now */
+        r.plan->mem = aligned_alloc(64, (r.plan->total + 63) / 64 * 64);
+        if (!r.plan->mem) return pl_err(PL_ERR_NOMEM, "cannot allocate a %zu-byte arena", r.plan->total);
+    }
     size_t nv = (size_t)xg->n_values;
     if (!cs->slots) {
         cs->nv = (int)nv;
@@ -772,10 +1070,12 @@ pl_status pl_cpu_run_ex(pl_cpu_engine *ce, void **ctx_state_p, pl_node_hook hook
         r.rec_last = calloc(2 * nv, sizeof *r.rec_last);
         r.rec_alias = malloc(2 * nv * sizeof *r.rec_alias);
         for (size_t k = 0; r.rec_alias && k < 2 * nv; k++) r.rec_alias[k] = -1;
+        r.vb = calloc(nv, sizeof *r.vb);
     }
     pl_status st = PL_OK;
-    if (record && (!r.rec_size || !r.rec_def || !r.rec_last || !r.rec_alias))
+    if (record && (!r.rec_size || !r.rec_def || !r.rec_last || !r.rec_alias || !r.vb))
         st = pl_err(PL_ERR_NOMEM, "out of memory");
+    int64_t batch = st == PL_OK && record ? vb_inputs(&r, n_inputs, inputs) : 0;
     r.frame = (pl_frame){.g = g, .vals = r.vals};
     for (int v = 0; st == PL_OK && v < xg->n_values; v++) {
         if (!xg->consts[v]) continue;
@@ -805,6 +1105,7 @@ pl_status pl_cpu_run_ex(pl_cpu_engine *ce, void **ctx_state_p, pl_node_hook hook
             else pl_err_prefix(st, "node '%s' (%s)", xn->node->name, xn->op);
             break;
         }
+        if (r.vb) pl_split_classify(xg, xn, r.vb, vb_shape, &r);
         if (hook) {
             const pl_tensor *hin[16] = {0};
             pl_tensor *hout[16] = {0};
@@ -852,8 +1153,15 @@ pl_status pl_cpu_run_ex(pl_cpu_engine *ce, void **ctx_state_p, pl_node_hook hook
         p->sig_len = sig_len;
         memcpy(p->sig, sig, (size_t)sig_len * sizeof *sig);
         st = plan_make(&r, p);
-        if (st == PL_OK) cs->n_plans++;
-        else plan_free(p);
+        if (st == PL_OK) {
+            cs->n_plans++;
+            p->batch = batch;
+            const char *env = getenv("PL_BATCH_CHUNK");
+            p->split_chunk = batch >= 2 && !omp_in_parallel() && vb_separable(&r, n_inputs) ? split_chunk(xg, batch, p->total, threads) : 0;
+            p->split_tune = p->split_chunk > 0 && !(env && *env);
+        } else {
+            plan_free(p);
+        }
     }
     if (st != PL_OK)
         for (int i = 0; i < n_outputs; i++) {
@@ -864,5 +1172,6 @@ pl_status pl_cpu_run_ex(pl_cpu_engine *ce, void **ctx_state_p, pl_node_hook hook
     free(r.rec_def);
     free(r.rec_last);
     free(r.rec_alias);
+    free(r.vb);
     return st;
 }

@@ -296,3 +296,7 @@ void pl_context_memory(const pl_context *ctx, size_t *arena_bytes, size_t *unsha
     if (arena_bytes) *arena_bytes = arena;
     if (unshared_bytes) *unshared_bytes = unshared;
 }
+
+int64_t pl_context_batch_split(const pl_context *ctx) {
+    return ctx && ctx->cpu_state ? pl_cpu_ctx_split_chunk(ctx->cpu_state) : 0;
+}

@@ -44,7 +44,8 @@ static const char *bench_help =
     "  --energy-meter NAME   rapl, hwmon, nvml, external or estimate (default: the first that\n"
     "                        works in that order; the estimate from CPU use is labelled as such)\n"
     "  --energy-external SPEC  a file whose last line is watts, or cmd:COMMAND printing watts\n"
-    "  --profile             time every node; print the top 20 (all in JSON)\n"
+    "  --profile             time every node; print the top 20 (all in JSON); the graph runs\n"
+    "                        whole (no batch split, docs/ENGINE.md)\n"
     "  --trace FILE          write a Chrome trace (chrome://tracing, Perfetto) of the inferences\n"
     "  --json                print the result as JSON (keys carry units: _ns, _s, _j, _w, _qps)\n"
     "  --quiet               print only the headline line\n"
@@ -165,6 +166,10 @@ static void print_text(const char *model, const pl_bench_result *r, const pl_ben
     else
         printf("cold start (wall clock): load %.3f ms (pl_model_load), build %.3f ms (pl_engine_build), first inference %.3f ms\n",
                ms(r->load_ns), ms(r->build_ns), ms(r->first_run_ns));
+    if (r->batch_split > 0)
+        printf("batch split: the engine ran each batch of %lld as slices of %lld samples, one thread each, "
+               "through the whole graph (chosen by timing it against the whole batch at the second run)\n",
+               (long long)r->batch, (long long)r->batch_split);
     if (r->n_nodes > 0) {
         double total = 0;
         for (int i = 0; i < r->n_nodes; i++) total += r->nodes[i].total_ns;
@@ -197,6 +202,7 @@ static void print_json(const char *model, const pl_bench_result *r, const pl_ben
            (long long)r->queries_needed);
     printf(",\"samples_per_s\":%.17g,\"qps\":%.17g", r->samples_per_s, r->qps);
     printf(",\"load_ns\":%.17g,\"build_ns\":%.17g,\"first_run_ns\":%.17g", r->load_ns, r->build_ns, r->first_run_ns);
+    printf(",\"batch_split\":%lld", (long long)r->batch_split);
     printf(",\"energy_meter\":");
     cli_json_string(stdout, r->energy_meter);
     printf(",\"energy_is_estimate\":%s,\"energy_j\":%.17g,\"idle_w\":%.17g,\"avg_w\":%.17g,\"j_per_sample\":%.17g,"
@@ -215,6 +221,10 @@ static void print_json(const char *model, const pl_bench_result *r, const pl_ben
             printf("]");
         }
     }
+    if (r->batch_split > 0)
+        printf("batch split: the engine ran each batch of %lld as slices of %lld samples, one thread each, "
+               "through the whole graph (chosen by timing it against the whole batch at the second run)\n",
+               (long long)r->batch, (long long)r->batch_split);
     if (r->n_nodes > 0) {
         double total = 0;
         for (int i = 0; i < r->n_nodes; i++) total += r->nodes[i].total_ns;
