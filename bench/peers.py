@@ -259,7 +259,8 @@ def measure(a, runner, plaster_runners, model_dir, in_dir, threads):
         r["backend_args"] = plaster_runners[runner]
     keep = ("queries", "samples", "duration_ns", "min_ns", "max_ns", "mean_ns", "stddev_ns", "cv", "p50_ns",
             "p90_ns", "p95_ns", "p99_ns", "samples_per_s", "qps", "first_run_ns", "load_ns", "build_ns",
-            "load_method", "settings", "versions", "valid", "backend", "backend_args", "self_vmhwm_bytes")
+            "load_method", "settings", "versions", "valid", "backend", "backend_args", "self_vmhwm_bytes",
+            "batch_split")
     m.update({k: r[k] for k in keep if k in r})
     return m
 
@@ -494,6 +495,8 @@ def summarize(results):
              "samples_per_s": statistics.median(m["samples_per_s"] for m in ms),
              "load_ms": statistics.median(m["load_ns"] for m in ms) / 1e6,
              "peak_rss_mb": max(m["peak_rss_bytes"] for m in ms) / 2**20}
+        if runner.startswith("plaster"):  # samples per slice when the engine split the batch, per repeat
+            s["batch_split"] = [m.get("batch_split", 0) for m in ms]
         info = results["models"][model]
         if runner.startswith("plaster") and info["family"] == "cnn" and info.get("macs_per_sample") and peaks.get(threads):
             gflops = 2 * info["macs_per_sample"] * batch / (s["p50_ms"] / 1e3) / 1e9
@@ -581,13 +584,19 @@ def markdown(results):
              "repeats). Ratio = %s / peer: above 1 means plaster is faster." % LABELS[primary])
     L.append("")
     L.append("| model | threads | batch | " + " | ".join(LABELS[c] for c in cols) + " | " +
-             " | ".join("%s / %s" % (LABELS[primary], LABELS[p]) for p in PEERS) + " |")
-    L.append("|" + "---|" * (3 + len(cols) + len(PEERS)))
+             " | ".join("%s / %s" % (LABELS[primary], LABELS[p]) for p in PEERS) + " | batch split |")
+    L.append("|" + "---|" * (4 + len(cols) + len(PEERS)))
     for model, t, b in cells:
         ps = by.get((model, t, b, primary), {})
         row = [model, str(t), str(b)] + [cell(model, t, b, c, "samples_per_s", 1) for c in cols]
         row += [fmt(ps.get("throughput_ratio_" + p), 2) for p in PEERS]
+        splits = ps.get("batch_split") or []
+        row.append(", ".join("whole" if not c else "%d" % c for c in splits) or "-")
         L.append("| " + " | ".join(row) + " |")
+    L.append("")
+    L.append("Batch split: how %s ran each repeat's batch: whole, or as slices of that many samples, one "
+             "thread each, through the whole graph (docs/ENGINE.md, section 8; chosen by timing at the "
+             "second run)." % LABELS[primary])
     L.append("")
     L.append("**Load/build time, ms, and peak RSS, MB** (median load over repeats; RSS = max VmHWM of the "
              "measuring process, Python interpreter and framework included for the peers). Load is plaster's "

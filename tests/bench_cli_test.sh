@@ -91,5 +91,17 @@ assert d["plan"] is True and d["backend"] == "cpu" and d["load_ns"] > 0 and d["b
 ' "$T/p" && ok || bad "bench of a plan: $(cat "$T/p") $(cat "$T/err")"
 expect_error "--backend reference cannot run it" -- "$PLASTER" bench "$T/model.plan" --backend reference
 
+# a batch the engine splits over 2 threads (forced): JSON still parses and says so; text says so
+PL_BATCH_CHUNK=3 "$PLASTER" bench "$M" --batch 8 --threads 2 --duration 0.1 --min-queries 3 --warmup-ms 0 \
+    --energy-meter estimate --json >"$T/s" 2>"$T/err"
+/usr/bin/python3 -c '
+import json, sys
+d = json.load(open(sys.argv[1]))
+assert d["batch_split"] == 3 and d["batch"] == 8 and d["queries"] >= 3, d
+' "$T/s" && ok || bad "bench of a split batch: $(cat "$T/s") $(cat "$T/err")"
+PL_BATCH_CHUNK=3 "$PLASTER" bench "$M" --batch 8 --threads 2 --duration 0.1 --min-queries 3 --warmup-ms 0 \
+    --energy-meter estimate >"$T/s" 2>"$T/err"
+grep -q "batch split: the engine ran each batch of 8 as slices of 3 samples" "$T/s" && ok || bad "bench text: $(cat "$T/s")"
+
 echo "bench_cli: $pass passed, $fail failed"
 [ "$fail" -eq 0 ]

@@ -997,6 +997,13 @@ static pl_status tune_split(pl_cpu_engine *ce, void **ctx_state_p, arena_plan *p
     if (p->split_chunk > 0) { /* the slices have arenas of their own */
         free(p->mem);
         p->mem = NULL;
+        return PL_OK;
+    }
+    bool in_use = false; /* the sub-contexts' arenas, unless another signature runs split */
+    for (int i = 0; i < cs->n_plans; i++) in_use |= cs->plans[i].split_chunk > 0;
+    for (int i = 0; !in_use && i < cs->n_sub; i++) {
+        pl_cpu_ctx_state_free(cs->sub[i]);
+        cs->sub[i] = NULL;
     }
     return PL_OK;
 }

@@ -221,10 +221,6 @@ static void print_json(const char *model, const pl_bench_result *r, const pl_ben
             printf("]");
         }
     }
-    if (r->batch_split > 0)
-        printf("batch split: the engine ran each batch of %lld as slices of %lld samples, one thread each, "
-               "through the whole graph (chosen by timing it against the whole batch at the second run)\n",
-               (long long)r->batch, (long long)r->batch_split);
     if (r->n_nodes > 0) {
         double total = 0;
         for (int i = 0; i < r->n_nodes; i++) total += r->nodes[i].total_ns;
