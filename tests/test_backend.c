@@ -950,6 +950,57 @@ static void test_batch_not_split_where_samples_mix(void **state) {
     unsetenv("PL_BATCH_CHUNK");
 }
 
+/* A split batch whose slice fails (an index out of range in one sample) fails as the reference
+ * does: same status, same message, no outputs. */
+static void test_batch_split_error(void **state) {
+    (void)state;
+    static const int64_t i_dims[2] = {-1, 3}, d_dims[2] = {10, 4};
+    mb *b = mb_new(13);
+    b->in_ptrs[b->graph.n_input++] = mb_vi_typed(b, "idx", PL_DT_INT64, 2, i_dims);
+    mb_init(b, "table", 2, d_dims, 0.5f, 0);
+    mb_node(b, "Gather", "lookup", "table,idx", "e");
+    mb_node(b, "Relu", "relu", "e", "y");
+    mb_output(b, "y");
+    pl_model *m = mb_load(b);
+    setenv("PL_BATCH_CHUNK", "2", 1);
+    pl_build_options o = {.backend = "cpu", .threads = 2};
+    pl_engine *cpu = NULL, *ref = build(m, "reference");
+    assert_int_equal(pl_engine_build(m, &o, &cpu), PL_OK);
+    pl_context *ctx = NULL;
+    assert_int_equal(pl_context_create(cpu, &ctx), PL_OK);
+    int64_t dims[2] = {6, 3};
+    for (int run = 0; run < 3; run++) {
+        pl_tensor *idx = NULL, *want = NULL, *got = NULL;
+        assert_int_equal(pl_tensor_create(PL_DT_INT64, 2, dims, &idx), PL_OK);
+        int64_t *v = pl_tensor_data(idx);
+        for (int i = 0; i < 18; i++) v[i] = (i * 7) % 10;
+        if (run == 2) v[14] = 12; /* sample 4 of 6: the third slice */
+        pl_status sr = run_on(ref, 1, &idx, 1, &want);
+        char msg[1024];
+        snprintf(msg, sizeof msg, "%s", pl_last_error());
+        pl_status sc = pl_context_run(ctx, 1, &idx, 1, &got);
+        if (run < 2) {
+            assert_int_equal(sr, PL_OK);
+            if (sc != PL_OK) fail_msg("run %d: %s", run, pl_last_error());
+            assert_close(want, got);
+            if (run == 1) assert_int_equal(pl_context_batch_split(ctx), 2);
+        } else {
+            assert_int_not_equal(sr, PL_OK);
+            assert_int_equal(sc, sr);
+            assert_null(got);
+            assert_string_equal(pl_last_error(), msg);
+        }
+        pl_tensor_destroy(idx);
+        pl_tensor_destroy(want);
+        pl_tensor_destroy(got);
+    }
+    unsetenv("PL_BATCH_CHUNK");
+    pl_context_destroy(ctx);
+    pl_engine_destroy(cpu);
+    pl_engine_destroy(ref);
+    pl_model_destroy(m);
+}
+
 /* A Conv input with 5 channels where the weights take 3: the cpu backend fails as the
  * reference does (same status, same message), with and without fused post-ops. */
 static void test_wrong_channel_count(void **state) {
@@ -990,6 +1041,7 @@ int main(void) {
         cmocka_unit_test(test_matmul_and_gemm_shapes),
         cmocka_unit_test(test_batch_split),
         cmocka_unit_test(test_batch_not_split_where_samples_mix),
+        cmocka_unit_test(test_batch_split_error),
         cmocka_unit_test(test_identity_dropout_eliminated),
         cmocka_unit_test(test_constant_subgraph_folded),
         cmocka_unit_test(test_dead_code_removed),

@@ -16,6 +16,7 @@
 
 #include <omp.h>
 #include <math.h>
+#include <stdatomic.h>
 #include <stdlib.h>
 #include <stdio.h>
 #include <string.h>
@@ -807,18 +808,12 @@ typedef struct split_job {
     int n_inputs, n_outputs;
     pl_tensor *const *inputs;
     pl_tensor **outputs;
-    int failed;          /* 1: an error (status, msg); 2: an output without the slice's samples */
-    pl_status status;
-    char msg[1024];
+    atomic_int failed;   /* 1: a slice's run failed; 2: an output without the slice's samples */
 } split_job;
 
-static void split_fail(split_job *j, int how, pl_status st) {
-#pragma omp critical(pl_split_fail)
-    if (!j->failed) {
-        j->failed = how;
-        j->status = st;
-        if (how == 1) snprintf(j->msg, sizeof j->msg, "%s", pl_last_error());
-    }
+static void split_fail(split_job *j, int how) {
+    int none = 0;
+    atomic_compare_exchange_strong(&j->failed, &none, how); /* the first failure stands */
 }
 
 /* One slice [lo, lo + cnt) on worker w: inputs viewed in place, outputs copied to their rows. */
@@ -845,7 +840,7 @@ static void split_slice(split_job *j, int w, int64_t lo, int64_t cnt) {
     }
     pl_status st = pl_cpu_run_ex(j->ce, &cs->sub[w], NULL, NULL, false, j->n_inputs, vin, j->n_outputs, vout);
     if (st != PL_OK) {
-        split_fail(j, 1, st);
+        split_fail(j, 1);
         return;
     }
     for (int o = 0; o < j->n_outputs; o++) {
@@ -861,7 +856,7 @@ static void split_slice(split_job *j, int w, int64_t lo, int64_t cnt) {
                     memcpy(dims, t->dims, sizeof dims);
                     dims[0] = j->n;
                     if (pl_tensor_alloc(t->dtype, t->rank, dims, &j->outputs[o]) == PL_OK) full = j->outputs[o];
-                    else split_fail(j, 1, PL_ERR_NOMEM);
+                    else split_fail(j, 1);
                 } else if (full->dtype != t->dtype || full->rank != t->rank ||
                            memcmp(full->dims + 1, t->dims + 1, (size_t)(t->rank - 1) * sizeof *t->dims)) {
                     full = NULL;
@@ -869,7 +864,7 @@ static void split_slice(split_job *j, int w, int64_t lo, int64_t cnt) {
                 }
             }
         }
-        if (!ok) split_fail(j, 2, PL_OK);
+        if (!ok) split_fail(j, 2);
         if (full) memcpy((char *)full->data + full->nbytes / (size_t)j->n * (size_t)lo, t->data, t->nbytes);
         pl_tensor_destroy(t);
         vout[o] = NULL;
@@ -880,8 +875,9 @@ static void split_slice(split_job *j, int w, int64_t lo, int64_t cnt) {
  * with its own sub-context (an arena for the slice's shape; the engine's weights and
  * primitives shared), so that a slice's activations stay in its core's caches instead of the
  * whole batch streaming through memory layer by layer. Returns PL_OK with *done false when
- * it did not run: too few slices to share, or (turning splitting off for the signature) an
- * output that did not keep the slice's samples on axis 0. */
+ * the caller must run the query whole: too few slices to share, a slice that failed, or (and
+ * then splitting stops for the signature) an output that did not keep the slice's samples on
+ * axis 0. */
 static pl_status run_split(pl_cpu_engine *ce, ctx_state *cs, arena_plan *p, int threads, int n_inputs,
                            pl_tensor *const *inputs, int n_outputs, pl_tensor **outputs, bool *done) {
     *done = false;
@@ -915,14 +911,12 @@ static pl_status run_split(pl_cpu_engine *ce, ctx_state *cs, arena_plan *p, int 
                    .inputs = inputs, .outputs = outputs};
 #pragma omp parallel for num_threads(workers) schedule(dynamic, 1)
     for (int64_t s = 0; s < slices; s++) {
-        int failed;
-#pragma omp atomic read
-        failed = j.failed;
-        if (failed) continue;
+        if (atomic_load(&j.failed)) continue;
         int64_t lo = s * chunk;
         split_slice(&j, omp_get_thread_num(), lo, n - lo < chunk ? n - lo : chunk);
     }
-    if (!j.failed) {
+    int failed = atomic_load(&j.failed);
+    if (!failed) {
         *done = true;
         cs->last_chunk = chunk;
         return PL_OK;
@@ -931,12 +925,11 @@ static pl_status run_split(pl_cpu_engine *ce, ctx_state *cs, arena_plan *p, int 
         pl_tensor_destroy(outputs[i]);
         outputs[i] = NULL;
     }
-    if (j.failed == 2) { /* the analysis was wrong about this graph: run it whole from now on */
+    if (failed == 2) /* the analysis was wrong about this graph: run it whole from now on */
         p->split_chunk = 0;
-        return PL_OK;
-    }
-    *done = true;
-    return pl_err(j.status, "%s", j.msg);
+    /* a slice failed (bad data in one sample): the caller runs the query whole, which reports
+     * the error as an unsplit run words it (indices counted over the whole batch) */
+    return PL_OK;
 }
 
 pl_status pl_cpu_run(pl_cpu_engine *ce, void **ctx_state_p, pl_node_hook hook, void *user,
@@ -978,8 +971,11 @@ static pl_status tune_split(pl_cpu_engine *ce, void **ctx_state_p, arena_plan *p
                 st = run_split(ce, cs, p, threads, n_inputs, inputs, n_outputs, outputs, &done);
             }
             double ns = now_ns() - t0;
-            if (st == PL_OK && !done) { /* splitting was turned off: the whole run stands */
-                p->split_chunk = 0;
+            if (st == PL_OK && !done) {
+                /* a slice failed on this query's data (tune again next time; the whole run
+                 * reports the error), or splitting was turned off for the signature */
+                p->split_tune = p->split_chunk > 0;
+                p->split_chunk = p->split_chunk > 0 ? cand[1] : 0;
                 return run_graph(ce, ctx_state_p, NULL, NULL, false, true, n_inputs, inputs, n_outputs, outputs);
             }
             if (pass == 0 || ns < best_ns[c]) best_ns[c] = pass == 0 ? 1e300 : ns;
