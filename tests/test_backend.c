@@ -826,6 +826,18 @@ static pl_model *dense_model(void) {
     return mb_load(b);
 }
 
+/* x [N, 6] -> MatMul by a constant [6, 8] -> Relu: a dense layer over a plain batch */
+static pl_model *mlp_model(void) {
+    static const int64_t x_dims[2] = {-1, 6}, w_dims[2] = {6, 8};
+    mb *b = mb_new(13);
+    mb_input(b, "x", 2, x_dims);
+    mb_init(b, "w", 2, w_dims, 0.5f, 0);
+    mb_node(b, "MatMul", "mm", "x,w", "m");
+    mb_node(b, "Relu", "relu", "m", "y");
+    mb_output(b, "y");
+    return mb_load(b);
+}
+
 /* Conv, then one node that mixes the samples (or names the batch) in its own way. */
 static pl_model *mixing_model(int kind) {
     static const int64_t x_dims[4] = {-1, 3, 6, 6};
@@ -916,8 +928,8 @@ static int64_t split_runs(pl_model *m, int n_in, const int64_t (*dims)[4], const
  * chooses by timing (whole or split, the same outputs either way). */
 static void test_batch_split(void **state) {
     (void)state;
-    static const int64_t img[1][4] = {{5, 3, 6, 6}}, seq[1][4] = {{5, 4, 6}};
-    static const int r4[1] = {4}, r3[1] = {3};
+    static const int64_t img[1][4] = {{5, 3, 6, 6}}, seq[1][4] = {{5, 4, 6}}, mat[1][4] = {{5, 6}};
+    static const int r4[1] = {4}, r3[1] = {3}, r2[1] = {2};
     for (int forced = 1; forced >= 0; forced--) {
         if (forced) setenv("PL_BATCH_CHUNK", "2", 1);
         else unsetenv("PL_BATCH_CHUNK");
@@ -931,6 +943,10 @@ static void test_batch_split(void **state) {
         pl_model_destroy(m);
         m = dense_model();
         c = split_runs(m, 1, seq, r3, true);
+        assert_true(forced ? c == 2 : c >= 0 && c < 5);
+        pl_model_destroy(m);
+        m = mlp_model();
+        c = split_runs(m, 1, mat, r2, true);
         assert_true(forced ? c == 2 : c >= 0 && c < 5);
         pl_model_destroy(m);
     }

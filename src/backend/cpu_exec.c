@@ -940,12 +940,24 @@ pl_status pl_cpu_run(pl_cpu_engine *ce, void **ctx_state_p, pl_node_hook hook, v
 static pl_status run_graph(pl_cpu_engine *ce, void **ctx_state_p, pl_node_hook hook, void *user, bool timing,
                            bool whole, int n_inputs, pl_tensor *const *inputs, int n_outputs, pl_tensor **outputs);
 
+/* Frees the sub-contexts (their arenas and plans) unless a signature other than `keep` runs
+ * split. */
+static void free_subs(ctx_state *cs, const arena_plan *keep) {
+    for (int i = 0; i < cs->n_plans; i++)
+        if (&cs->plans[i] != keep && cs->plans[i].split_chunk > 0) return;
+    for (int i = 0; i < cs->n_sub; i++) {
+        pl_cpu_ctx_state_free(cs->sub[i]);
+        cs->sub[i] = NULL;
+    }
+}
+
 /* The first eligible run of a separable signature runs the query several ways, all with the
  * same result: whole, and split with the estimated chunk c, 2c and 4c samples per slice (those
- * that leave at least two slices); a first pass warms each (sub-context arenas, primitives
- * for the slice shapes), then two timed passes keep each one's minimum, and the fastest is
- * kept for the signature. Whole wins ties within 3%: it holds one arena, not one per thread.
- * The query's outputs are those of the last run. */
+ * that leave at least two slices). Each way runs three times in a row, a warm run (sub-context
+ * arenas, primitives for the slice shape) and two timed ones keeping the minimum, and the
+ * sub-contexts are freed before the next way, so that the tuning holds one slice size's arenas
+ * at a time. The fastest is kept for the signature; whole wins ties within 3%: it holds one
+ * arena, not one per thread. The query's outputs are those of the last run. */
 static pl_status tune_split(pl_cpu_engine *ce, void **ctx_state_p, arena_plan *p, int threads, int n_inputs,
                             pl_tensor *const *inputs, int n_outputs, pl_tensor **outputs) {
     ctx_state *cs = *ctx_state_p;
@@ -956,8 +968,10 @@ static pl_status tune_split(pl_cpu_engine *ce, void **ctx_state_p, arena_plan *p
     double best_ns[4];
     pl_status st = PL_OK;
     p->split_tune = false;
-    for (int pass = 0; pass < 3 && st == PL_OK; pass++)
-        for (int c = 0; c < nc && st == PL_OK; c++) {
+    for (int c = 0; c < nc && st == PL_OK; c++) {
+        free_subs(cs, p);
+        best_ns[c] = 1e300;
+        for (int rep = 0; rep < 3 && st == PL_OK; rep++) {
             for (int i = 0; i < n_outputs; i++) {
                 pl_tensor_destroy(outputs[i]);
                 outputs[i] = NULL;
@@ -978,10 +992,12 @@ static pl_status tune_split(pl_cpu_engine *ce, void **ctx_state_p, arena_plan *p
                 p->split_chunk = p->split_chunk > 0 ? cand[1] : 0;
                 return run_graph(ce, ctx_state_p, NULL, NULL, false, true, n_inputs, inputs, n_outputs, outputs);
             }
-            if (pass == 0 || ns < best_ns[c]) best_ns[c] = pass == 0 ? 1e300 : ns;
+            if (rep > 0 && ns < best_ns[c]) best_ns[c] = ns;
         }
-    if (st != PL_OK) {
-        p->split_chunk = 0;
+    }
+    if (st != PL_OK) { /* this query's error; tune again at the next one */
+        p->split_tune = true;
+        p->split_chunk = cand[1];
         return st;
     }
     int best = nc > 1 ? 1 : 0;
@@ -990,16 +1006,10 @@ static pl_status tune_split(pl_cpu_engine *ce, void **ctx_state_p, arena_plan *p
     if (!(best_ns[best] * 1.03 < best_ns[0])) best = 0;
     p->split_chunk = cand[best];
     cs->last_chunk = cand[best];
+    if (best != nc - 1) free_subs(cs, p); /* the last way's sub-contexts are the chosen one's */
     if (p->split_chunk > 0) { /* the slices have arenas of their own */
         free(p->mem);
         p->mem = NULL;
-        return PL_OK;
-    }
-    bool in_use = false; /* the sub-contexts' arenas, unless another signature runs split */
-    for (int i = 0; i < cs->n_plans; i++) in_use |= cs->plans[i].split_chunk > 0;
-    for (int i = 0; !in_use && i < cs->n_sub; i++) {
-        pl_cpu_ctx_state_free(cs->sub[i]);
-        cs->sub[i] = NULL;
     }
     return PL_OK;
 }

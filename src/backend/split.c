@@ -138,8 +138,10 @@ static bool keeps_samples(const ctx *c) {
         const pl_tensor *b = in_shape(c, 1);
         int ka = in_cls(c, 0), kb = in_cls(c, 1);
         if (!x || !b || x->rank < 2 || b->rank < 2) return false;
+        /* a constant matrix (rank 2) has no batch axes; a stacked constant must not carry N */
         if (ka == PL_VB_BATCH && x->rank == r && x->dims[0] == n &&
-            (kb == PL_VB_CONST ? b->rank < r || b->dims[0] == 1 : b->rank == r && b->dims[0] == n && r >= 3))
+            (kb == PL_VB_CONST ? b->rank == 2 || b->rank < r || b->dims[0] == 1
+                               : b->rank == r && b->dims[0] == n && r >= 3))
             return true;
         return ka == PL_VB_CONST && kb == PL_VB_BATCH && r >= 3 && b->rank == r && b->dims[0] == n &&
                (x->rank < r || x->dims[0] == 1);
@@ -151,7 +153,9 @@ static bool keeps_samples(const ctx *c) {
     }
     if (!strcmp(op, "Reshape")) {
         int k = x0 ? const_ints(in_const(c, 1), ints, PL_MAX_RANK) : -1;
-        return k >= 1 && (ints[0] == 0 || ints[0] == -1) && x->dims[0] == n && others_const(c, 1);
+        if (k < 1) return false;
+        bool copy0 = ints[0] == 0 && pl_attr_int(nd, "allowzero", 0) == 0;
+        return (copy0 || ints[0] == -1) && x->dims[0] == n && others_const(c, 1);
     }
     if (!strcmp(op, "Transpose")) {
         int k = 0;
