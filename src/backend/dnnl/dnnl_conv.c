@@ -1,6 +1,7 @@
 /* dnnl_conv.c - Conv (1-D to 3-D, grouped and depthwise, dilated, any padding) and
  * ConvTranspose on oneDNN: source and destination in the layout oneDNN prefers (blocked, kept
- * between oneDNN nodes), weights reordered once per primitive, bias and post-ops fused. */
+ * between oneDNN nodes), weights reordered once per weight layout (the primitives of a node's
+ * shapes that choose the same layout share them), bias and post-ops fused. */
 #include "dnnl_util.h"
 
 #include <stdlib.h>
@@ -149,7 +150,9 @@ static pl_status make_prim(pl_xrun *r, pl_xnode *xn, const pl_tensor *x, const d
         }
     }
     if (attr) dnnl_primitive_attr_destroy(attr);
-    if (s == PL_OK) {
+    if (s == PL_OK && (p->weights = pl_dnnl_weights_in(xn, &p->wei_md))) {
+        p->weights_shared = true; /* another shape of this node chose the same weight layout */
+    } else if (s == PL_OK) {
         size_t wb = dnnl_memory_desc_get_size(&p->wei_md);
         p->weights = aligned_alloc(64, (wb + 63) / 64 * 64);
         if (!p->weights) s = pl_err(PL_ERR_NOMEM, "cannot allocate %zu bytes of reordered weights", wb);

@@ -315,10 +315,19 @@ pl_dnnl_prim *pl_dnnl_find(pl_xnode *xn, const int64_t *key, int len, const dnnl
     return p;
 }
 
+void *pl_dnnl_weights_in(pl_xnode *xn, const dnnl_memory_desc_t *wei_md) {
+    pthread_mutex_lock(&xn->lock);
+    pl_dnnl_prim *p = xn->state;
+    for (; p; p = p->next)
+        if (p->weights && dnnl_memory_desc_equal(&p->wei_md, wei_md)) break;
+    pthread_mutex_unlock(&xn->lock);
+    return p ? p->weights : NULL;
+}
+
 void pl_dnnl_prim_free(pl_dnnl_prim *p) {
     if (!p) return;
     if (p->prim) dnnl_primitive_destroy(p->prim);
-    free(p->weights);
+    if (!p->weights_shared) free(p->weights);
     free(p);
 }
 

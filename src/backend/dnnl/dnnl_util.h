@@ -47,7 +47,8 @@ typedef struct pl_dnnl_prim {
     int bin_values[4];
     int bin_pos[4];               /* index of each binary post-op in oneDNN's chain */
     dnnl_memory_desc_t bin_mds[4];
-    void *weights;                /* weights reordered to wei_md (owned) */
+    void *weights;                /* weights reordered to wei_md (owned unless weights_shared) */
+    bool weights_shared;          /* weights borrowed from another entry of the same node */
     int rank;
     int64_t out_dims[PL_MAX_RANK];
     int64_t aux[8];               /* tactic-specific */
@@ -57,6 +58,9 @@ typedef struct pl_dnnl_prim {
 
 /* The signature key of xn's current inputs and post-op operands: their dims. */
 pl_status pl_dnnl_key(pl_xrun *r, const pl_xnode *xn, int64_t *key, int *len);
+/* Reordered weights of an entry of xn->state already in layout wei_md, or NULL (takes
+ * xn->lock). Entries of one node are freed together, so a borrower never outlives them. */
+void *pl_dnnl_weights_in(pl_xnode *xn, const dnnl_memory_desc_t *wei_md);
 /* The entry of xn->state matching key and input-0 layout, or NULL (takes xn->lock). */
 pl_dnnl_prim *pl_dnnl_find(pl_xnode *xn, const int64_t *key, int len, const dnnl_memory_desc_t *in_md);
 /* Adds an entry (takes xn->lock); on a race the first one stays and `p` is freed, *out the
