@@ -17,10 +17,10 @@
  * runs where the CPU has AVX-512F; elsewhere a plain C version of the same loops does. */
 #include "cpu.h"
 
-#include <ctype.h>
 #include <math.h>
 #include <stdlib.h>
 #include <string.h>
+#include <strings.h>
 
 #if defined(__x86_64__)
 #include <immintrin.h>
@@ -43,18 +43,6 @@ static bool dnnl_is_faster(int64_t N, int64_t H, int threads) { return threads >
 
 /* ---- static checks ---- */
 
-static bool same_name(const char *a, const char *b) {
-    for (; *a && *b; a++, b++)
-        if (tolower((unsigned char)*a) != tolower((unsigned char)*b)) return false;
-    return *a == *b;
-}
-
-static int dirs_of(const pl_node *node, bool *reverse) {
-    const char *dir = pl_attr_string(node, "direction", "forward");
-    *reverse = !strcmp(dir, "reverse");
-    return !strcmp(dir, "forward") || *reverse ? 1 : !strcmp(dir, "bidirectional") ? 2 : 0;
-}
-
 /* Absent, or (Sigmoid, Tanh, Tanh) once or once per direction. */
 static bool default_activations(const pl_node *node, int dirs) {
     static const char *const dflt[3] = {"sigmoid", "tanh", "tanh"};
@@ -62,7 +50,7 @@ static bool default_activations(const pl_node *node, int dirs) {
     if (!a || a->n == 0) return true;
     if (a->type != PL_ATTR_STRINGS || (a->n != 3 && a->n != 3 * dirs)) return false;
     for (int i = 0; i < a->n; i++)
-        if (!same_name(a->strings[i], dflt[i % 3])) return false;
+        if (strcasecmp(a->strings[i], dflt[i % 3])) return false;
     return true;
 }
 
@@ -88,7 +76,7 @@ static bool lstm_accepts(const pl_xgraph *xg, const pl_xnode *xn) {
     if (node->domain[0] || strcmp(xn->op, "LSTM") || xn->n_post || xn->n_in < 3 || xn->n_in > 8 || xn->n_out > 3)
         return false;
     bool rev, present;
-    int dirs = dirs_of(node, &rev);
+    int dirs = pl_rnn_directions(node, &rev);
     int64_t layout = pl_attr_int(node, "layout", 0);
     if (!dirs || (layout != 0 && layout != 1) || pl_node_attr(node, "clip")) return false;
     if (pl_attr_int(node, "input_forget", 0) || !default_activations(node, dirs)) return false;
@@ -155,7 +143,7 @@ static pl_status pack_create(const pl_xgraph *xg, const pl_xnode *xn, lstm_pack 
     const pl_tensor *b = const_float(xg, xn, 3, &present);
     lstm_pack *p = calloc(1, sizeof *p);
     if (!p) return pl_err(PL_ERR_NOMEM, "out of memory");
-    p->dirs = dirs_of(xn->node, &rev);
+    p->dirs = pl_rnn_directions(xn->node, &rev);
     p->I = w->dims[2];
     p->H = r->dims[2];
     p->Hp = round_up(p->H, VL);
@@ -475,7 +463,7 @@ static pl_status lstm_run(pl_xrun *r, pl_xnode *xn) {
     PL_TRY(pl_xrun_in(r, xn, 5, &h0));
     PL_TRY(pl_xrun_in(r, xn, 6, &c0));
     bool rev;
-    int D = dirs_of(xn->node, &rev);
+    int D = pl_rnn_directions(xn->node, &rev);
     int layout = (int)pl_attr_int(xn->node, "layout", 0);
     const pl_xgraph *xg = pl_xrun_graph(r);
     int64_t H = xg->consts[xn->in[2]]->dims[2]; /* R [D, 4H, H] */

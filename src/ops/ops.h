@@ -86,6 +86,11 @@ pl_status pl_window_read_attrs(const pl_node *node, pl_window *g);
 /* g->out (and pads under auto_pad SAME_UPPER/SAME_LOWER/VALID) from in, k, stride, dil, pads. */
 pl_status pl_window_output(const pl_node *node, pl_window *g, bool ceil_mode);
 
+/* ---- recurrent ops (rnn.c) ---- */
+/* Directions of an RNN/GRU/LSTM node's 'direction' attribute: 1 (forward, or reverse with
+ * *reverse set), 2 (bidirectional), 0 when the value is none of these. */
+int pl_rnn_directions(const pl_node *node, bool *reverse);
+
 /* ---- control flow (engine/exec.c) ---- */
 
 /* Run subgraph `g` of the current node with the given inputs (borrowed); outer-scope values

@@ -7,10 +7,10 @@
  * X [seq, batch, input], Y [seq, dirs, batch, hidden], Y_h / Y_c [dirs, batch, hidden]. */
 #include "ops.h"
 
-#include <ctype.h>
 #include <math.h>
 #include <stdlib.h>
 #include <string.h>
+#include <strings.h>
 
 typedef enum rnn_kind { KIND_RNN, KIND_GRU, KIND_LSTM } rnn_kind;
 
@@ -98,12 +98,6 @@ static void act_vec(const rnn_cfg *c, const act_fn *f, float *v, int64_t n) {
     }
 }
 
-static int same_name(const char *a, const char *b) {
-    for (; *a && *b; a++, b++)
-        if (tolower((unsigned char)*a) != tolower((unsigned char)*b)) return 0;
-    return *a == *b;
-}
-
 /* Reads 'activations', 'activation_alpha' and 'activation_beta' into c->act. */
 static pl_status parse_activations(const pl_node *node, rnn_cfg *c) {
     static const act_kind dflt[3][3] = {
@@ -122,7 +116,7 @@ static pl_status parse_activations(const pl_node *node, rnn_cfg *c) {
     for (int i = 0; i < want; i++) {
         const char *name = a->strings[i % a->n];
         size_t t = 0;
-        while (t < sizeof act_table / sizeof act_table[0] && !same_name(act_table[t].name, name)) t++;
+        while (t < sizeof act_table / sizeof act_table[0] && strcasecmp(act_table[t].name, name)) t++;
         if (t == sizeof act_table / sizeof act_table[0])
             return pl_err(PL_ERR_UNSUPPORTED, "attribute 'activations': function '%s' is not supported", name);
         act_fn f = {act_table[t].kind, act_table[t].alpha, act_table[t].beta};
@@ -194,11 +188,12 @@ static pl_status parse_config(const pl_kernel_ctx *ctx, rnn_kind kind, rnn_cfg *
     c->kind = kind;
     c->gates = kind == KIND_RNN ? 1 : kind == KIND_GRU ? 3 : 4;
     c->n_act = kind == KIND_RNN ? 1 : kind == KIND_GRU ? 2 : 3;
-    const char *dir = pl_attr_string(ctx->node, "direction", "forward");
-    if (!strcmp(dir, "forward")) c->dirs = 1;
-    else if (!strcmp(dir, "reverse")) c->dirs = 1, c->reverse = 1;
-    else if (!strcmp(dir, "bidirectional")) c->dirs = 2;
-    else return pl_err(PL_ERR_INVALID, "attribute 'direction' '%s' must be forward, reverse or bidirectional", dir);
+    bool reverse;
+    c->dirs = pl_rnn_directions(ctx->node, &reverse);
+    c->reverse = reverse;
+    if (!c->dirs)
+        return pl_err(PL_ERR_INVALID, "attribute 'direction' '%s' must be forward, reverse or bidirectional",
+                      pl_attr_string(ctx->node, "direction", "forward"));
     c->layout = (int)pl_attr_int(ctx->node, "layout", 0);
     if (c->layout != 0 && c->layout != 1)
         return pl_err(PL_ERR_INVALID, "attribute 'layout' %d must be 0 or 1", c->layout);
@@ -478,3 +473,9 @@ const pl_op_schema pl_ops_rnn[] = {
     {"", "LSTM", 3, 8, 0, 3, op_lstm},
     {0},
 };
+
+int pl_rnn_directions(const pl_node *node, bool *reverse) {
+    const char *dir = pl_attr_string(node, "direction", "forward");
+    *reverse = !strcmp(dir, "reverse");
+    return !strcmp(dir, "forward") || *reverse ? 1 : !strcmp(dir, "bidirectional") ? 2 : 0;
+}

@@ -11,26 +11,14 @@
  * non-float types are declined; sequence_lens other than all T run on the reference. */
 #include "dnnl_util.h"
 
-#include <ctype.h>
 #include <stdlib.h>
 #include <string.h>
+#include <strings.h>
 
 typedef enum rnn_kind { KIND_RNN, KIND_GRU, KIND_LSTM } rnn_kind;
 
 static rnn_kind kind_of(const pl_xnode *xn) {
     return !strcmp(xn->op, "LSTM") ? KIND_LSTM : !strcmp(xn->op, "GRU") ? KIND_GRU : KIND_RNN;
-}
-
-static bool same_name(const char *a, const char *b) {
-    for (; *a && *b; a++, b++)
-        if (tolower((unsigned char)*a) != tolower((unsigned char)*b)) return false;
-    return *a == *b;
-}
-
-static int dirs_of(const pl_node *node, bool *reverse) {
-    const char *dir = pl_attr_string(node, "direction", "forward");
-    *reverse = !strcmp(dir, "reverse");
-    return !strcmp(dir, "forward") || *reverse ? 1 : !strcmp(dir, "bidirectional") ? 2 : 0;
 }
 
 /* oneDNN's vanilla RNN activation for an RNN node (the same function in every direction), or
@@ -43,14 +31,14 @@ static dnnl_alg_kind_t activation_of(const pl_node *node, rnn_kind kind, int dir
     if (a->type != PL_ATTR_STRINGS || (a->n != n_act && a->n != n_act * dirs)) return dnnl_alg_kind_undef;
     if (kind == KIND_RNN) {
         for (int i = 1; i < a->n; i++)
-            if (!same_name(a->strings[i], a->strings[0])) return dnnl_alg_kind_undef;
-        return same_name(a->strings[0], "tanh")      ? dnnl_eltwise_tanh
-               : same_name(a->strings[0], "relu")    ? dnnl_eltwise_relu
-               : same_name(a->strings[0], "sigmoid") ? dnnl_eltwise_logistic
+            if (strcasecmp(a->strings[i], a->strings[0])) return dnnl_alg_kind_undef;
+        return !strcasecmp(a->strings[0], "tanh")      ? dnnl_eltwise_tanh
+               : !strcasecmp(a->strings[0], "relu")    ? dnnl_eltwise_relu
+               : !strcasecmp(a->strings[0], "sigmoid") ? dnnl_eltwise_logistic
                                                      : dnnl_alg_kind_undef;
     }
     for (int i = 0; i < a->n; i++)
-        if (!same_name(a->strings[i], dflt[n_act - 1][i % n_act])) return dnnl_alg_kind_undef;
+        if (strcasecmp(a->strings[i], dflt[n_act - 1][i % n_act])) return dnnl_alg_kind_undef;
     return dnnl_eltwise_tanh;
 }
 
@@ -69,7 +57,7 @@ static bool rnn_accepts(const pl_xgraph *xg, const pl_xnode *xn) {
     rnn_kind kind = kind_of(xn);
     if (xn->n_in > (kind == KIND_LSTM ? 8 : 6) || xn->n_out > (kind == KIND_LSTM ? 3 : 2)) return false;
     bool rev;
-    int dirs = dirs_of(xn->node, &rev);
+    int dirs = pl_rnn_directions(xn->node, &rev);
     int64_t layout = pl_attr_int(xn->node, "layout", 0);
     if (!dirs || (layout != 0 && layout != 1) || pl_node_attr(xn->node, "clip")) return false;
     if (pl_attr_int(xn->node, "input_forget", 0)) return false;
@@ -113,7 +101,7 @@ static bool geometry(const pl_xnode *xn, const rnn_in *in, rnn_geom *g) {
     memset(g, 0, sizeof *g);
     g->kind = kind_of(xn);
     g->gates = g->kind == KIND_RNN ? 1 : g->kind == KIND_GRU ? 3 : 4;
-    g->dirs = dirs_of(xn->node, &g->reverse);
+    g->dirs = pl_rnn_directions(xn->node, &g->reverse);
     g->layout = (int)pl_attr_int(xn->node, "layout", 0);
     g->lbr = g->kind == KIND_GRU && pl_attr_int(xn->node, "linear_before_reset", 0) != 0;
     g->bgates = g->lbr ? 4 : g->gates;
