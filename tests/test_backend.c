@@ -122,27 +122,33 @@ static void mb_input(mb *b, const char *name, int rank, const int64_t *dims) {
 
 static void mb_output(mb *b, const char *name) { b->out_ptrs[b->graph.n_output++] = mb_vi(b, name, -1, NULL); }
 
-/* A float initializer filled with a deterministic pattern scaled by `scale` (+ `offset`). */
-static void mb_init(mb *b, const char *name, int rank, const int64_t *dims, float scale, float offset) {
+/* An initializer of `bytes` bytes of raw data (copied) with the given type and shape. */
+static void mb_init_raw(mb *b, const char *name, int dtype, int rank, const int64_t *dims, const void *data, size_t bytes) {
     assert_true(b->graph.n_initializer < MB_MAX);
     Onnx__TensorProto *t = &b->inits[b->graph.n_initializer];
     b->init_ptrs[b->graph.n_initializer++] = t;
     onnx__tensor_proto__init(t);
     t->name = mb_str(b, name);
     t->has_data_type = 1;
-    t->data_type = PL_DT_FLOAT;
+    t->data_type = dtype;
     t->n_dims = (size_t)rank;
     t->dims = mb_own(b, malloc(((size_t)rank + 1) * sizeof *t->dims));
-    int64_t n = 1;
-    for (int d = 0; d < rank; d++) {
-        t->dims[d] = dims[d];
-        n *= dims[d];
-    }
-    float *v = mb_own(b, malloc((size_t)n * sizeof *v + 1));
-    for (int64_t i = 0; i < n; i++) v[i] = offset + scale * (float)sin(0.7 * (double)i + (double)strlen(name));
+    memcpy(t->dims, dims, (size_t)rank * sizeof *dims);
     t->has_raw_data = 1;
-    t->raw_data.data = (uint8_t *)v;
-    t->raw_data.len = (size_t)n * sizeof *v;
+    t->raw_data.data = mb_own(b, malloc(bytes + 1));
+    memcpy(t->raw_data.data, data, bytes);
+    t->raw_data.len = bytes;
+}
+
+/* A float initializer filled with a deterministic pattern scaled by `scale` (+ `offset`). */
+static void mb_init(mb *b, const char *name, int rank, const int64_t *dims, float scale, float offset) {
+    int64_t n = 1;
+    for (int d = 0; d < rank; d++) n *= dims[d];
+    float *v = malloc((size_t)n * sizeof *v + 1);
+    assert_non_null(v);
+    for (int64_t i = 0; i < n; i++) v[i] = offset + scale * (float)sin(0.7 * (double)i + (double)strlen(name));
+    mb_init_raw(b, name, PL_DT_FLOAT, rank, dims, v, (size_t)n * sizeof *v);
+    free(v);
 }
 
 /* Splits "a,b,,c" into names ("" for an omitted input). */
@@ -211,21 +217,8 @@ static void mb_attr_int(mb *b, Onnx__NodeProto *n, const char *name, int64_t v) 
 
 /* An int64 initializer with the given values (rank 1). */
 static void mb_init_i64(mb *b, const char *name, int count, const int64_t *v) {
-    assert_true(b->graph.n_initializer < MB_MAX);
-    Onnx__TensorProto *t = &b->inits[b->graph.n_initializer];
-    b->init_ptrs[b->graph.n_initializer++] = t;
-    onnx__tensor_proto__init(t);
-    t->name = mb_str(b, name);
-    t->has_data_type = 1;
-    t->data_type = PL_DT_INT64;
-    t->n_dims = 1;
-    t->dims = mb_own(b, malloc(sizeof *t->dims));
-    t->dims[0] = count;
-    int64_t *d = mb_own(b, malloc((size_t)count * sizeof *d + 1));
-    memcpy(d, v, (size_t)count * sizeof *d);
-    t->has_raw_data = 1;
-    t->raw_data.data = (uint8_t *)d;
-    t->raw_data.len = (size_t)count * sizeof *d;
+    int64_t dims[1] = {count};
+    mb_init_raw(b, name, PL_DT_INT64, 1, dims, v, (size_t)count * sizeof *v);
 }
 
 /* A graph attribute holding sub's graph; sub is freed with b. */

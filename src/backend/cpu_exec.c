@@ -783,10 +783,11 @@ static bool vb_separable(const pl_xrun *r, int n_inputs) {
  * bytes, rounded up, and no more than an even share of the batch per thread. Models whose
  * activations are large next to their weights (convolutional networks) run a sample at a
  * time; small dense layers keep their batch. PL_BATCH_CHUNK=N forces N samples per slice, 0
- * turns splitting off. 0: do not split. */
-static int64_t split_chunk(const pl_xgraph *xg, int64_t batch, size_t arena, int threads) {
+ * turns splitting off (*forced says the environment decided: no timing). 0: do not split. */
+static int64_t split_chunk(const pl_xgraph *xg, int64_t batch, size_t arena, int threads, bool *forced) {
     const char *env = getenv("PL_BATCH_CHUNK");
-    if (env && *env) {
+    *forced = env && *env;
+    if (*forced) {
         long long c = strtoll(env, NULL, 10);
         return c > 0 && c < batch ? c : 0;
     }
@@ -1169,9 +1170,11 @@ static pl_status run_graph(pl_cpu_engine *ce, void **ctx_state_p, pl_node_hook h
         if (st == PL_OK) {
             cs->n_plans++;
             p->batch = batch;
-            const char *env = getenv("PL_BATCH_CHUNK");
-            p->split_chunk = batch >= 2 && !omp_in_parallel() && vb_separable(&r, n_inputs) ? split_chunk(xg, batch, p->total, threads) : 0;
-            p->split_tune = p->split_chunk > 0 && !(env && *env);
+            bool forced = false;
+            p->split_chunk = batch >= 2 && !omp_in_parallel() && vb_separable(&r, n_inputs)
+                                 ? split_chunk(xg, batch, p->total, threads, &forced)
+                                 : 0;
+            p->split_tune = p->split_chunk > 0 && !forced;
         } else {
             plan_free(p);
         }
