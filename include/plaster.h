@@ -289,6 +289,12 @@ void pl_context_memory(const pl_context *ctx, size_t *arena_bytes, size_t *unsha
  * splitting"). Always 0 for the reference backend. */
 int64_t pl_context_batch_split(const pl_context *ctx);
 
+/* Nodes a cpu context's last query did not run because their outputs follow from the input
+ * shapes alone (the shape arithmetic exporters write for a dynamic batch: Shape, Gather,
+ * Concat, ...): they ran in the first query of those input shapes and their outputs were kept
+ * (docs/ENGINE.md, "Values fixed by the input shapes"). 0 for the reference backend. */
+int pl_context_fixed_nodes(const pl_context *ctx);
+
 /* Sequence values (ONNX sequence types): -1 for a plain tensor, else the element count. */
 int pl_tensor_seq_length(const pl_tensor *tensor);
 /* Borrowed element `index` of a sequence. */
@@ -403,6 +409,8 @@ typedef struct pl_bench_result {
     double load_ns, build_ns, first_run_ns; /* cold start, measured apart */
     int64_t batch_split;        /* cpu backend: samples per slice when the engine ran the batch
                                    split over its threads (pl_context_batch_split); 0: whole */
+    int fixed_nodes;            /* cpu backend: nodes computed once per input shape, not per
+                                   query (pl_context_fixed_nodes) */
     /* energy, inside the timed window; meter named, estimate flagged */
     char energy_meter[512];
     int energy_is_estimate;

@@ -780,6 +780,68 @@ static void test_batch_change(void **state) {
     pl_model_destroy(m);
 }
 
+/* ---- values fixed by the input shapes: computed once per input signature ---- */
+
+/* x [N, 3, 6, 6] -> Conv -> c; Reshape(c, Concat(Unsqueeze(Gather(Shape(c), 0)), [-1]))
+ * is [N, 144] (4 nodes of shape arithmetic), times the number of positive values in x
+ * (Shape of NonZero: as fixed as the input shape, but not by it). */
+static pl_model *shape_arith_model(void) {
+    static const int64_t x_dims[4] = {-1, 3, 6, 6}, none[1] = {0};
+    static const int64_t zero = 0, one = 1;
+    mb *b = mb_new(13);
+    mb_input(b, "x", 4, x_dims);
+    mb_init(b, "w", 4, W_DIMS, 0.5f, 0);
+    mb_init_raw(b, "i0", PL_DT_INT64, 0, none, &zero, sizeof zero);
+    mb_init_raw(b, "i1", PL_DT_INT64, 0, none, &one, sizeof one);
+    mb_init_i64(b, "axes", 1, (const int64_t[1]){0});
+    mb_init_i64(b, "rest", 1, (const int64_t[1]){-1});
+    mb_conv3(b, "conv", "x,w", "c");
+    mb_node(b, "Shape", "shape", "c", "s");
+    mb_node(b, "Gather", "batch", "s,i0", "n");
+    mb_node(b, "Unsqueeze", "unsq", "n,axes", "n1");
+    Onnx__NodeProto *cat = mb_node(b, "Concat", "cat", "n1,rest", "shp");
+    mb_attr_int(b, cat, "axis", 0);
+    mb_node(b, "Reshape", "flat", "c,shp", "f");
+    mb_node(b, "Relu", "relu", "x", "rx");
+    mb_node(b, "NonZero", "nz", "rx", "nzi");
+    mb_node(b, "Shape", "nz_shape", "nzi", "nzs");
+    mb_node(b, "Gather", "count", "nzs,i1", "k");
+    Onnx__NodeProto *cast = mb_node(b, "Cast", "kf", "k", "kf");
+    mb_attr_int(b, cast, "to", PL_DT_FLOAT);
+    mb_node(b, "Mul", "scale", "f,kf", "y");
+    mb_output(b, "y");
+    return mb_load(b);
+}
+
+/* The 4 shape-arithmetic nodes run in the first query of each input shape only; the NonZero
+ * count is recomputed every query (same shape, other data), and every query agrees with the
+ * reference whatever the order of shapes. */
+static void test_fixed_by_input_shapes(void **state) {
+    (void)state;
+    pl_model *m = shape_arith_model();
+    pl_engine *ref = build(m, "reference"), *cpu = build(m, "cpu");
+    pl_context *ctx = NULL;
+    assert_int_equal(pl_context_create(cpu, &ctx), PL_OK);
+    static const int64_t batches[6] = {2, 2, 3, 2, 3, 3};
+    static const int fixed[6] = {0, 4, 0, 4, 4, 4};
+    for (int i = 0; i < 6; i++) {
+        int64_t dims[4] = {batches[i], 3, 6, 6};
+        pl_tensor *x = input_tensor(4, dims, 0.9f * (float)i), *want = NULL, *got = NULL;
+        assert_int_equal(run_on(ref, 1, &x, 1, &want), PL_OK);
+        if (pl_context_run(ctx, 1, &x, 1, &got) != PL_OK) fail_msg("query %d: %s", i, pl_last_error());
+        assert_close(want, got);
+        if (pl_context_fixed_nodes(ctx) != fixed[i])
+            fail_msg("query %d: %d nodes fixed, expected %d", i, pl_context_fixed_nodes(ctx), fixed[i]);
+        pl_tensor_destroy(x);
+        pl_tensor_destroy(want);
+        pl_tensor_destroy(got);
+    }
+    pl_context_destroy(ctx);
+    pl_engine_destroy(cpu);
+    pl_engine_destroy(ref);
+    pl_model_destroy(m);
+}
+
 /* ---- batch splitting: a batch runs as per-thread slices only where that is exact ---- */
 
 /* x [N, 3, 6, 6] -> Conv -> Relu -> GlobalAveragePool -> Flatten -> Gemm [N, 5] -> Softmax */
@@ -832,6 +894,29 @@ static pl_model *mlp_model(void) {
 }
 
 /* Conv, then one node that mixes the samples (or names the batch) in its own way. */
+/* DenseNet's pattern: Conv -> Concat -> BatchNormalization -> Relu -> Conv; the BN follows a
+ * Concat, so it cannot fold into a convolution and runs on its own (oneDNN's batch
+ * normalization, made for one thread inside a batch slice). */
+static pl_model *dense_block_model(void) {
+    static const int64_t x_dims[4] = {-1, 3, 6, 6}, w1[4] = {32, 3, 3, 3}, c8[1] = {64}, w8[4] = {4, 64, 3, 3};
+    mb *b = mb_new(13);
+    mb_input(b, "x", 4, x_dims);
+    mb_init(b, "w1", 4, w1, 0.5f, 0);
+    mb_init(b, "w2", 4, w8, 0.3f, 0);
+    mb_init(b, "gamma", 1, c8, 0.2f, 1.0f);
+    mb_init(b, "beta", 1, c8, 0.1f, 0);
+    mb_init(b, "mean", 1, c8, 0.1f, 0);
+    mb_init(b, "var", 1, c8, 0.2f, 1.0f);
+    mb_conv3(b, "conv1", "x,w1", "c1");
+    Onnx__NodeProto *cat = mb_node(b, "Concat", "cat", "c1,c1", "c");
+    mb_attr_int(b, cat, "axis", 1);
+    mb_node(b, "BatchNormalization", "bn", "c,gamma,beta,mean,var", "n");
+    mb_node(b, "Relu", "relu", "n", "a");
+    mb_conv3(b, "conv2", "a,w2", "y");
+    mb_output(b, "y");
+    return mb_load(b);
+}
+
 static pl_model *mixing_model(int kind) {
     static const int64_t x_dims[4] = {-1, 3, 6, 6};
     mb *b = mb_new(13);
@@ -942,6 +1027,10 @@ static void test_batch_split(void **state) {
         c = split_runs(m, 1, mat, r2, true);
         assert_true(forced ? c == 2 : c >= 0 && c < 5);
         pl_model_destroy(m);
+        m = dense_block_model();
+        c = split_runs(m, 1, img, r4, true);
+        assert_true(forced ? c == 2 : c >= 0 && c < 5);
+        pl_model_destroy(m);
     }
 }
 
@@ -1048,6 +1137,7 @@ int main(void) {
         cmocka_unit_test(test_residual_add_relu_fused),
         cmocka_unit_test(test_add_that_widens),
         cmocka_unit_test(test_matmul_and_gemm_shapes),
+        cmocka_unit_test(test_fixed_by_input_shapes),
         cmocka_unit_test(test_batch_split),
         cmocka_unit_test(test_batch_not_split_where_samples_mix),
         cmocka_unit_test(test_batch_split_error),

@@ -179,5 +179,8 @@ void *pl_xrun_scratch(pl_xrun *r, int slot, size_t bytes);
 size_t pl_cpu_ctx_arena_bytes(void *state, size_t *unplanned);
 /* Samples per slice of the context's last run, 0 when it ran whole (batch splitting). */
 int64_t pl_cpu_ctx_split_chunk(const void *state);
+/* Nodes the context's last run did not run: their outputs are fixed by the input shapes and
+ * were computed once for that input signature (fixed.c). */
+int pl_cpu_ctx_fixed_nodes(const void *state);
 
 #endif

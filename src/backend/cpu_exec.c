@@ -9,6 +9,7 @@
  * into one arena that later runs of that signature use with no allocation for values. Graph
  * outputs are allocated for the caller and never planned. */
 #include "cpu.h"
+#include "fixed.h"
 #include "split.h"
 #ifdef PL_HAVE_DNNL
 #include "dnnl/dnnl_util.h"
@@ -23,6 +24,7 @@
 #include <time.h>
 
 #define MAX_PLANS 4
+#define PL_MAX_SPLIT_WORKERS 256
 #define MAX_SIG 64
 
 typedef struct xslot {
@@ -46,6 +48,10 @@ typedef struct arena_plan {
     int64_t batch;         /* axis-0 size of the inputs */
     int64_t split_chunk;   /* > 0: runs as slices of this many samples, one thread each */
     bool split_tune;       /* separable: the next eligible run times whole against split */
+    int n_fixed;           /* values */
+    pl_tensor **fixed;     /* per value: its content in every run of the signature (fixed.c), owned */
+    bool *skip;            /* per node: its outputs are all in `fixed`, it does not run */
+    int n_skip;
 } arena_plan;
 
 typedef struct ctx_state {
@@ -71,6 +77,7 @@ typedef struct ctx_state {
     pl_tensor **sub_vin;    /* n_sub * sub_in */
     pl_tensor **sub_vout;   /* n_sub * sub_out */
     int64_t last_chunk;     /* samples per slice of the last run; 0: it ran whole */
+    int last_skipped;       /* nodes the last run took from its plan's fixed values */
 } ctx_state;
 
 struct pl_xrun {
@@ -88,6 +95,9 @@ struct pl_xrun {
     int *rec_def, *rec_last;
     int *rec_alias;    /* recording: the key whose memory this key took over in place, or -1 */
     signed char *vb;   /* recording: per value, its batch class (split.h) */
+    signed char *fx;   /* recording: per value, PL_FX_* (fixed.h) */
+    pl_tensor **rec_fixed; /* recording: copies of the FIXED values worth keeping */
+    size_t rec_fixed_bytes;
 };
 
 static double now_ns(void) {
@@ -96,7 +106,14 @@ static double now_ns(void) {
     return (double)ts.tv_sec * 1e9 + (double)ts.tv_nsec;
 }
 
-int pl_xrun_threads(const pl_xrun *r) { return r->ce->threads > 0 ? r->ce->threads : omp_get_max_threads(); }
+/* Set on a thread while it runs batch slices (run_split): each slice's graph runs on that
+ * thread alone, with OpenMP's thread count 1 there. */
+static _Thread_local bool tl_slice;
+
+int pl_xrun_threads(const pl_xrun *r) {
+    if (tl_slice) return 1;
+    return r->ce->threads > 0 ? r->ce->threads : omp_get_max_threads();
+}
 
 const pl_xgraph *pl_xrun_graph(const pl_xrun *r) { return r->xg; }
 
@@ -558,6 +575,9 @@ static pl_status post_plain(pl_xrun *r, const pl_xnode *xn) {
 /* ---- arena planning ---- */
 
 static void plan_free(arena_plan *p) {
+    for (int v = 0; p->fixed && v < p->n_fixed; v++) pl_tensor_destroy(p->fixed[v]);
+    free(p->fixed);
+    free(p->skip);
     free(p->offset);
     free(p->size);
     free(p->mem);
@@ -674,6 +694,13 @@ size_t pl_cpu_ctx_arena_bytes(void *state, size_t *unplanned) {
 }
 
 int64_t pl_cpu_ctx_split_chunk(const void *state) { return state ? ((const ctx_state *)state)->last_chunk : 0; }
+
+int pl_cpu_ctx_fixed_nodes(const void *state) {
+    const ctx_state *cs = state;
+    if (!cs) return 0;
+    if (cs->last_chunk > 0 && cs->n_sub > 0) return pl_cpu_ctx_fixed_nodes(cs->sub[0]);
+    return cs->last_skipped;
+}
 
 /* ---- the run ---- */
 
@@ -809,7 +836,10 @@ typedef struct split_job {
     int n_inputs, n_outputs;
     pl_tensor *const *inputs;
     pl_tensor **outputs;
+    int64_t slices;
+    atomic_llong next;   /* the next slice to take */
     atomic_int failed;   /* 1: a slice's run failed; 2: an output without the slice's samples */
+    pthread_mutex_t out_lock; /* creating the full outputs */
 } split_job;
 
 static void split_fail(split_job *j, int how) {
@@ -849,7 +879,7 @@ static void split_slice(split_job *j, int w, int64_t lo, int64_t cnt) {
         bool ok = t && t->kind == PL_KIND_TENSOR && t->dtype != PL_DT_STRING && t->rank >= 1 && t->dims[0] == cnt;
         pl_tensor *full = NULL;
         if (ok) {
-#pragma omp critical(pl_split_out)
+            pthread_mutex_lock(&j->out_lock);
             {
                 full = j->outputs[o];
                 if (!full) {
@@ -864,12 +894,45 @@ static void split_slice(split_job *j, int w, int64_t lo, int64_t cnt) {
                     ok = false;
                 }
             }
+            pthread_mutex_unlock(&j->out_lock);
         }
         if (!ok) split_fail(j, 2);
         if (full) memcpy((char *)full->data + full->nbytes / (size_t)j->n * (size_t)lo, t->data, t->nbytes);
         pl_tensor_destroy(t);
         vout[o] = NULL;
     }
+}
+
+/* Worker w takes slices until none is left, with one OpenMP thread: oneDNN then runs every
+ * primitive on the calling thread. The workers are POSIX threads, not an OpenMP team: inside
+ * a team, oneDNN 2.6's batch normalization synchronizes with OpenMP barriers of the
+ * enclosing team even when it runs on one thread, and deadlocked against the team's other
+ * workers (DenseNet-121, batch 3 in slices of 1). */
+static void split_work(split_job *j, int w) {
+    bool was = tl_slice;
+    int nt = omp_get_max_threads();
+    tl_slice = true;
+    omp_set_num_threads(1);
+    for (;;) {
+        int64_t s = atomic_fetch_add(&j->next, 1);
+        if (s >= j->slices) break;
+        if (atomic_load(&j->failed)) continue;
+        int64_t lo = s * j->chunk;
+        split_slice(j, w, lo, j->n - lo < j->chunk ? j->n - lo : j->chunk);
+    }
+    omp_set_num_threads(nt);
+    tl_slice = was;
+}
+
+typedef struct split_worker {
+    split_job *j;
+    int w;
+} split_worker;
+
+static void *split_worker_main(void *arg) {
+    split_worker *sw = arg;
+    split_work(sw->j, sw->w);
+    return NULL;
 }
 
 /* Runs a separable signature of n samples as slices of `chunk` on up to `threads` workers, each
@@ -909,13 +972,21 @@ static pl_status run_split(pl_cpu_engine *ce, ctx_state *cs, arena_plan *p, int 
         }
     }
     split_job j = {.ce = ce, .cs = cs, .n = n, .chunk = chunk, .n_inputs = n_inputs, .n_outputs = n_outputs,
-                   .inputs = inputs, .outputs = outputs};
-#pragma omp parallel for num_threads(workers) schedule(dynamic, 1)
-    for (int64_t s = 0; s < slices; s++) {
-        if (atomic_load(&j.failed)) continue;
-        int64_t lo = s * chunk;
-        split_slice(&j, omp_get_thread_num(), lo, n - lo < chunk ? n - lo : chunk);
+                   .inputs = inputs, .outputs = outputs, .slices = slices};
+    atomic_init(&j.next, 0);
+    atomic_init(&j.failed, 0);
+    pthread_mutex_init(&j.out_lock, NULL);
+    pthread_t tid[PL_MAX_SPLIT_WORKERS];
+    split_worker sw[PL_MAX_SPLIT_WORKERS];
+    int started = 0;
+    for (int w = 1; w < workers && w < PL_MAX_SPLIT_WORKERS; w++) {
+        sw[started] = (split_worker){&j, w};
+        if (pthread_create(&tid[started], NULL, split_worker_main, &sw[started]) != 0) break; /* fewer workers */
+        started++;
     }
+    split_work(&j, 0);
+    for (int i = 0; i < started; i++) pthread_join(tid[i], NULL);
+    pthread_mutex_destroy(&j.out_lock);
     int failed = atomic_load(&j.failed);
     if (!failed) {
         *done = true;
@@ -1022,6 +1093,92 @@ pl_status pl_cpu_run_ex(pl_cpu_engine *ce, void **ctx_state_p, pl_node_hook hook
 }
 
 /* One run of the graph; `whole` runs it whole even where the signature runs split. */
+/* ---- values fixed by the input shapes (fixed.c) ---- */
+
+#define FIXED_VALUE_MAX (256u << 10) /* bytes: larger FIXED values are computed every run */
+#define FIXED_PLAN_MAX (1u << 20)    /* bytes kept per plan */
+
+/* Recording: classifies xn's outputs and keeps a copy of those FIXED and small. */
+static pl_status note_fixed(pl_xrun *r, const pl_xnode *xn) {
+    pl_fixed_classify(r->xg, xn, r->fx);
+    for (int o = 0; o < xn->n_out; o++) {
+        int v = xn->out[o];
+        if (v < 0 || !(r->fx[v] & PL_FX_FIXED) || r->rec_fixed[v]) continue;
+        const xslot *s = &r->slots[v];
+        if (!s->t || s->blocked || s->t->kind != PL_KIND_TENSOR || s->t->nbytes > FIXED_VALUE_MAX ||
+            r->rec_fixed_bytes + s->t->nbytes > FIXED_PLAN_MAX)
+            continue;
+        PL_TRY(pl_tensor_clone(s->t, &r->rec_fixed[v]));
+        r->rec_fixed_bytes += s->t->nbytes;
+    }
+    return PL_OK;
+}
+
+/* After recording: the nodes whose every read output has a copy do not run again; their
+ * outputs take no arena space. Copies no skipped node needs are dropped. */
+static pl_status plan_fixed(pl_xrun *r, arena_plan *p) {
+    const pl_xgraph *xg = r->xg;
+    p->skip = calloc((size_t)xg->n_nodes, sizeof *p->skip);
+    if (!p->skip) return pl_err(PL_ERR_NOMEM, "out of memory");
+    p->n_fixed = xg->n_values;
+    p->fixed = r->rec_fixed;
+    r->rec_fixed = NULL;
+    bool *keep = calloc((size_t)xg->n_values, sizeof *keep);
+    if (!keep) return pl_err(PL_ERR_NOMEM, "out of memory");
+    for (int n = 0; n < xg->n_nodes; n++) {
+        const pl_xnode *xn = &xg->nodes[n];
+        if (xn->dead) continue;
+        bool all = xn->n_out > 0;
+        for (int o = 0; o < xn->n_out && all; o++) {
+            int v = xn->out[o];
+            all = v < 0 || p->fixed[v] || (pl_xgraph_readers(xg, v) == 0 && !pl_xgraph_is_output(xg, v));
+        }
+        if (!all) continue;
+        p->skip[n] = true;
+        p->n_skip++;
+        for (int o = 0; o < xn->n_out; o++)
+            if (xn->out[o] >= 0) keep[xn->out[o]] = true;
+    }
+    for (int v = 0; v < xg->n_values; v++)
+        if (p->fixed[v] && !keep[v]) {
+            pl_tensor_destroy(p->fixed[v]);
+            p->fixed[v] = NULL;
+        } else if (p->fixed[v]) {
+            r->rec_size[v] = r->rec_size[v + xg->n_values] = 0;
+        }
+    free(keep);
+    return PL_OK;
+}
+
+/* A skipped node: its outputs are the plan's copies (read-only, like constants). */
+static void place_fixed(pl_xrun *r, const pl_xnode *xn) {
+    for (int o = 0; o < xn->n_out; o++) {
+        int v = xn->out[o];
+        pl_tensor *t = v >= 0 ? r->plan->fixed[v] : NULL;
+        if (!t) continue;
+        if (r->slots[v].t) slot_clear(r, v);
+        r->slots[v].t = t;
+        r->slots[v].uses = 1 << 30;
+        r->vals[v] = t;
+    }
+}
+
+/* Runs xn (its tactic, then post-ops the tactic left) and, when recording, classifies its outputs. */
+static pl_status run_node(pl_xrun *r, pl_xnode *xn) {
+    pl_status st = r->timing ? time_tactics(r, xn) : PL_OK;
+    r->post_done = false;
+    if (st == PL_OK) st = xn->tactic->run(r, xn);
+    if (st == PL_OK && xn->n_post && !r->post_done) st = post_plain(r, xn);
+    if (st != PL_OK) {
+        /* as the reference executor words it; the tactic only for what is a bug */
+        if (st == PL_ERR_INTERNAL) pl_err_prefix(st, "node '%s' (%s, %s)", xn->node->name, xn->op, xn->tactic->name);
+        else pl_err_prefix(st, "node '%s' (%s)", xn->node->name, xn->op);
+        return st;
+    }
+    if (r->vb) pl_split_classify(r->xg, xn, r->vb, vb_shape, r);
+    return r->fx ? note_fixed(r, xn) : PL_OK;
+}
+
 static pl_status run_graph(pl_cpu_engine *ce, void **ctx_state_p, pl_node_hook hook, void *user, bool timing,
                            bool whole, int n_inputs, pl_tensor *const *inputs, int n_outputs, pl_tensor **outputs) {
     const pl_xgraph *xg = ce->xg;
@@ -1044,7 +1201,8 @@ static pl_status run_graph(pl_cpu_engine *ce, void **ctx_state_p, pl_node_hook h
 #endif
         *ctx_state_p = cs;
     }
-    if (ce->threads > 0) omp_set_num_threads(ce->threads);
+    if (tl_slice) omp_set_num_threads(1);
+    else if (ce->threads > 0) omp_set_num_threads(ce->threads);
     pl_xrun r = {.ce = ce, .cs = cs, .xg = xg, .timing = timing};
     int64_t sig[MAX_SIG];
     int sig_len = signature(xg, n_inputs, inputs, sig);
@@ -1053,7 +1211,8 @@ static pl_status run_graph(pl_cpu_engine *ce, void **ctx_state_p, pl_node_hook h
             r.plan = &cs->plans[i];
     int threads = ce->threads > 0 ? ce->threads : omp_get_max_threads();
     cs->last_chunk = 0;
-    if (r.plan && r.plan->split_chunk > 0 && !whole && !timing && !hook && !omp_in_parallel()) {
+    cs->last_skipped = r.plan ? r.plan->n_skip : 0;
+    if (r.plan && r.plan->split_chunk > 0 && !whole && !timing && !hook && !omp_in_parallel() && !tl_slice) {
         if (r.plan->split_tune) return tune_split(ce, ctx_state_p, r.plan, threads, n_inputs, inputs, n_outputs, outputs);
         bool done = false;
         pl_status st = run_split(ce, cs, r.plan, threads, n_inputs, inputs, n_outputs, outputs, &done);
@@ -1085,9 +1244,14 @@ static pl_status run_graph(pl_cpu_engine *ce, void **ctx_state_p, pl_node_hook h
         r.rec_alias = malloc(2 * nv * sizeof *r.rec_alias);
         for (size_t k = 0; r.rec_alias && k < 2 * nv; k++) r.rec_alias[k] = -1;
         r.vb = calloc(nv, sizeof *r.vb);
+        if (cs->n_plans < MAX_PLANS) {
+            r.fx = calloc(nv, sizeof *r.fx);
+            r.rec_fixed = calloc(nv, sizeof *r.rec_fixed);
+        }
     }
     pl_status st = PL_OK;
-    if (record && (!r.rec_size || !r.rec_def || !r.rec_last || !r.rec_alias || !r.vb))
+    if (record && (!r.rec_size || !r.rec_def || !r.rec_last || !r.rec_alias || !r.vb ||
+                   (cs->n_plans < MAX_PLANS && (!r.fx || !r.rec_fixed))))
         st = pl_err(PL_ERR_NOMEM, "out of memory");
     int64_t batch = st == PL_OK && record ? vb_inputs(&r, n_inputs, inputs) : 0;
     r.frame = (pl_frame){.g = g, .vals = r.vals};
@@ -1096,6 +1260,7 @@ static pl_status run_graph(pl_cpu_engine *ce, void **ctx_state_p, pl_node_hook h
         r.slots[v].t = xg->consts[v];
         r.slots[v].uses = 1 << 30;
         r.vals[v] = xg->consts[v];
+        if (r.fx) r.fx[v] = PL_FX_KNOWN | PL_FX_FIXED;
     }
     for (int i = 0; st == PL_OK && i < n_inputs && i < g->n_inputs; i++) {
         int v = g->inputs[i];
@@ -1103,23 +1268,19 @@ static pl_status run_graph(pl_cpu_engine *ce, void **ctx_state_p, pl_node_hook h
         r.slots[v].t = inputs[i];
         r.slots[v].uses = 1 << 30;
         r.vals[v] = inputs[i];
+        if (r.fx) r.fx[v] = PL_FX_KNOWN;
     }
     for (int n = 0; st == PL_OK && n < xg->n_nodes; n++) {
         pl_xnode *xn = &xg->nodes[n];
         if (xn->dead) continue;
         r.step = n;
         double t0 = hook ? now_ns() : 0;
-        if (timing) st = time_tactics(&r, xn);
-        r.post_done = false;
-        if (st == PL_OK) st = xn->tactic->run(&r, xn);
-        if (st == PL_OK && xn->n_post && !r.post_done) st = post_plain(&r, xn);
-        if (st != PL_OK) {
-            /* as the reference executor words it; the tactic only for what is a bug */
-            if (st == PL_ERR_INTERNAL) pl_err_prefix(st, "node '%s' (%s, %s)", xn->node->name, xn->op, xn->tactic->name);
-            else pl_err_prefix(st, "node '%s' (%s)", xn->node->name, xn->op);
+        if (r.plan && r.plan->skip && r.plan->skip[n]) {
+            place_fixed(&r, xn);
+            t0 = hook ? now_ns() : 0; /* computed once for the signature: it takes no time here */
+        } else if ((st = run_node(&r, xn)) != PL_OK) {
             break;
         }
-        if (r.vb) pl_split_classify(xg, xn, r.vb, vb_shape, &r);
         if (hook) {
             const pl_tensor *hin[16] = {0};
             pl_tensor *hout[16] = {0};
@@ -1166,12 +1327,13 @@ static pl_status run_graph(pl_cpu_engine *ce, void **ctx_state_p, pl_node_hook h
         memset(p, 0, sizeof *p);
         p->sig_len = sig_len;
         memcpy(p->sig, sig, (size_t)sig_len * sizeof *sig);
-        st = plan_make(&r, p);
+        st = plan_fixed(&r, p);
+        if (st == PL_OK) st = plan_make(&r, p);
         if (st == PL_OK) {
             cs->n_plans++;
             p->batch = batch;
             bool forced = false;
-            p->split_chunk = batch >= 2 && !omp_in_parallel() && vb_separable(&r, n_inputs)
+            p->split_chunk = batch >= 2 && !omp_in_parallel() && !tl_slice && vb_separable(&r, n_inputs)
                                  ? split_chunk(xg, batch, p->total, threads, &forced)
                                  : 0;
             p->split_tune = p->split_chunk > 0 && !forced;
@@ -1189,5 +1351,8 @@ static pl_status run_graph(pl_cpu_engine *ce, void **ctx_state_p, pl_node_hook h
     free(r.rec_last);
     free(r.rec_alias);
     free(r.vb);
+    free(r.fx);
+    for (int v = 0; r.rec_fixed && v < xg->n_values; v++) pl_tensor_destroy(r.rec_fixed[v]);
+    free(r.rec_fixed);
     return st;
 }

@@ -300,3 +300,7 @@ void pl_context_memory(const pl_context *ctx, size_t *arena_bytes, size_t *unsha
 int64_t pl_context_batch_split(const pl_context *ctx) {
     return ctx && ctx->cpu_state ? pl_cpu_ctx_split_chunk(ctx->cpu_state) : 0;
 }
+
+int pl_context_fixed_nodes(const pl_context *ctx) {
+    return ctx && ctx->cpu_state ? pl_cpu_ctx_fixed_nodes(ctx->cpu_state) : 0;
+}

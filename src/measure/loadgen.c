@@ -335,6 +335,7 @@ pl_status pl_lg_finish(pl_lg *b, pl_lg_result *box, double target_qps) {
     r->build_ns = b->build_ns;
     r->first_run_ns = b->first_run_ns;
     r->batch_split = b->n_streams > 0 ? pl_context_batch_split(b->streams[0].ctx) : 0;
+    r->fixed_nodes = b->n_streams > 0 ? pl_context_fixed_nodes(b->streams[0].ctx) : 0;
     r->batch = b->batch;
     r->est_inference_ns = b->est_ns;
     r->valid = 1;

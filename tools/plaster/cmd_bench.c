@@ -170,6 +170,9 @@ static void print_text(const char *model, const pl_bench_result *r, const pl_ben
         printf("batch split: the engine ran each batch of %lld as slices of %lld samples, one thread each, "
                "through the whole graph (chosen by timing it against the whole batch at the second run)\n",
                (long long)r->batch, (long long)r->batch_split);
+    if (r->fixed_nodes > 0)
+        printf("fixed by input shapes: %d nodes (shape arithmetic) ran once for these input shapes, not per query\n",
+               r->fixed_nodes);
     if (r->n_nodes > 0) {
         double total = 0;
         for (int i = 0; i < r->n_nodes; i++) total += r->nodes[i].total_ns;
@@ -202,7 +205,7 @@ static void print_json(const char *model, const pl_bench_result *r, const pl_ben
            (long long)r->queries_needed);
     printf(",\"samples_per_s\":%.17g,\"qps\":%.17g", r->samples_per_s, r->qps);
     printf(",\"load_ns\":%.17g,\"build_ns\":%.17g,\"first_run_ns\":%.17g", r->load_ns, r->build_ns, r->first_run_ns);
-    printf(",\"batch_split\":%lld", (long long)r->batch_split);
+    printf(",\"batch_split\":%lld,\"fixed_nodes\":%d", (long long)r->batch_split, r->fixed_nodes);
     printf(",\"energy_meter\":");
     cli_json_string(stdout, r->energy_meter);
     printf(",\"energy_is_estimate\":%s,\"energy_j\":%.17g,\"idle_w\":%.17g,\"avg_w\":%.17g,\"j_per_sample\":%.17g,"

@@ -38,12 +38,27 @@ static pl_status exec_multi(pl_xrun *r, pl_dnnl_prim *p, int n, const dnnl_memor
         ea[i].arg = i < n ? DNNL_ARG_MULTIPLE_SRC + i : i == n ? DNNL_ARG_DST : DNNL_ARG_SCRATCHPAD;
         ea[i].memory = mem[i];
     }
+    int nt = pl_dnnl_serial_enter(p->serial);
     if (st == PL_OK) st = pl_dnnl_check(dnnl_primitive_execute(p->prim, pl_xrun_stream(r), made, ea), "execute");
     if (st == PL_OK) st = pl_dnnl_check(dnnl_stream_wait(pl_xrun_stream(r)), "stream wait");
+    pl_dnnl_serial_leave(nt);
     for (int i = 0; i < made; i++) dnnl_memory_destroy(mem[i]);
     free(ea);
     free(mem);
     return st;
+}
+
+typedef struct concat_desc {
+    const dnnl_memory_desc_t *dmd, *mds;
+    int n, axis;
+    const float *scales;
+    const_dnnl_primitive_attr_t attr;
+} concat_desc;
+
+static dnnl_status_t make_pd(dnnl_primitive_desc_t *pd, const void *ctx) {
+    const concat_desc *c = ctx;
+    if (c->axis >= 0) return dnnl_concat_primitive_desc_create(pd, c->dmd, c->n, c->axis, c->mds, c->attr, pl_dnnl_engine());
+    return dnnl_sum_primitive_desc_create(pd, c->dmd, c->n, c->scales, c->mds, c->attr, pl_dnnl_engine());
 }
 
 /* Builds the concat (axis >= 0) or sum (axis < 0) primitive over mds. */
@@ -60,19 +75,20 @@ static pl_status make_prim(pl_dnnl_prim *p, int n, const dnnl_memory_desc_t *mds
         if (attempt == 0) st = pl_dnnl_check(dnnl_memory_desc_init_by_tag(&dmd, nd, dd, dnnl_f32, dnnl_format_tag_any), "dst");
         else st = pl_dnnl_plain_md(PL_DT_FLOAT, p->rank, p->out_dims, &dmd);
         dnnl_primitive_desc_t pd = NULL;
-        if (st == PL_OK && axis >= 0) {
-            st = pl_dnnl_check(dnnl_concat_primitive_desc_create(&pd, &dmd, n, axis, mds, attr, pl_dnnl_engine()), "concat");
-        } else if (st == PL_OK) {
+        if (st == PL_OK && axis < 0) {
             if (!scales) scales = malloc((size_t)n * sizeof *scales);
             if (!scales) st = pl_err(PL_ERR_NOMEM, "out of memory");
             for (int i = 0; st == PL_OK && i < n; i++) scales[i] = 1.0f;
-            if (st == PL_OK) st = pl_dnnl_check(dnnl_sum_primitive_desc_create(&pd, &dmd, n, scales, mds, attr, pl_dnnl_engine()), "sum");
         }
+        concat_desc c = {&dmd, mds, n, axis, scales, attr};
+        const char *what = axis >= 0 ? "concat" : "sum";
+        if (st == PL_OK) st = pl_dnnl_check(make_pd(&pd, &c), what);
+        if (st == PL_OK) st = pl_dnnl_create_sized(&pd, make_pd, &c, &p->prim, &p->serial, what);
+        p->nthr = p->serial ? 1 : pl_dnnl_threads_now();
         if (st == PL_OK) {
             const dnnl_memory_desc_t *m;
             if ((m = dnnl_primitive_desc_query_md(pd, dnnl_query_dst_md, 0))) p->dst_md = *m;
             if ((m = dnnl_primitive_desc_query_md(pd, dnnl_query_scratchpad_md, 0))) p->scratch_md = *m;
-            st = pl_dnnl_check(dnnl_primitive_create(&p->prim, pd), axis >= 0 ? "concat" : "sum");
         }
         if (pd) dnnl_primitive_desc_destroy(pd);
         if (st == PL_OK || st != PL_ERR_UNSUPPORTED || attempt == 1) break;

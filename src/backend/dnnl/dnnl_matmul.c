@@ -198,6 +198,26 @@ static bool has_operand_post(const pl_xnode *xn) {
     return false;
 }
 
+/* A MatMul whose B is a matrix shared by every batch of A ([L, N, K] x [K, M], as a
+ * sequence-first Transformer's projections are) is one GEMM of A's rows: oneDNN would
+ * otherwise run L products of N rows each (at N = 1, matrix-vector products). Only when the
+ * post-op operands are row vectors, which read the same in either form. */
+static void collapse_batch(pl_xrun *r, const pl_xnode *xn, const pl_tensor *a, const pl_tensor *b, mm_shape *s) {
+    if (strcmp(xn->op, "MatMul") || a->rank < 3 || b->rank != 2 || s->rank != a->rank) return;
+    int64_t n = s->dd[s->rank - 1], rows = 1;
+    for (int i = 0; i < a->rank - 1; i++) rows *= a->dims[i];
+    if (rows == a->dims[a->rank - 2]) return; /* one batch already */
+    for (int p = 0; p < xn->n_post; p++) {
+        const pl_tensor *t = xn->post[p].arg >= 0 ? pl_xrun_logical(r, xn->post[p].arg) : NULL;
+        if (xn->post[p].arg >= 0 && (!t || t->numel != n || t->rank > 2)) return;
+    }
+    int64_t k = s->ad[s->rank - 1];
+    s->rank = 2;
+    s->ad[0] = rows, s->ad[1] = k, s->as[0] = k, s->as[1] = 1;
+    s->bd[0] = k, s->bd[1] = n, s->bs[0] = n, s->bs[1] = 1;
+    s->dd[0] = rows, s->dd[1] = n;
+}
+
 static pl_status matmul_run(pl_xrun *r, pl_xnode *xn) {
     const pl_tensor *a, *b;
     PL_TRY(pl_xrun_in(r, xn, 0, &a));
@@ -206,6 +226,7 @@ static pl_status matmul_run(pl_xrun *r, pl_xnode *xn) {
     if (!a || !b || a->dtype != PL_DT_FLOAT || b->dtype != PL_DT_FLOAT || !mm_geometry(xn, a, b, &s))
         return pl_tactic_reference.run(r, xn);
     if (s.out_rank < s.rank && has_operand_post(xn)) return pl_tactic_reference.run(r, xn);
+    collapse_batch(r, xn, a, b, &s);
     int64_t key[64];
     int key_len;
     PL_TRY(pl_dnnl_key(r, xn, key, &key_len));

@@ -3,6 +3,7 @@
 #include "dnnl_util.h"
 
 #include <float.h>
+#include <omp.h>
 #include <pthread.h>
 #include <stdlib.h>
 #include <stdio.h>
@@ -81,7 +82,103 @@ bool pl_dnnl_md_is_plain(const dnnl_memory_desc_t *md) {
     return true;
 }
 
-pl_status pl_dnnl_exec(pl_xrun *r, dnnl_primitive_t p, int n, const pl_dnnl_arg *args) {
+/* ---- small primitives on one thread ----
+ * oneDNN (OpenMP build) forks and joins a team of omp_get_max_threads() threads for every
+ * primitive, which costs 1 to 3 us on these machines: more than a second thread saves on a
+ * small problem (a 16x64x64 matmul, a softmax over 4x16x16, a squeeze-excitation 1x1 conv).
+ * Such primitives are created with one thread (oneDNN splits the work when it creates the
+ * primitive descriptor) and executed with one thread. Small means fewer multiply-adds than
+ * serial_macs for matmul, convolution and inner product, fewer bytes read and written than
+ * serial_bytes for everything else (memory-bound); RNNs never (they run long). The
+ * thresholds are where two threads start to win on a Zen 4 core (docs/PERFORMANCE.md);
+ * PL_DNNL_SERIAL_MACS and PL_DNNL_SERIAL_BYTES override them for experiments (0: never). */
+
+static double g_serial_macs = 131072.0, g_serial_bytes = 65536.0;
+static pthread_once_t g_serial_once = PTHREAD_ONCE_INIT;
+
+static void serial_init(void) {
+    const char *m = getenv("PL_DNNL_SERIAL_MACS"), *b = getenv("PL_DNNL_SERIAL_BYTES");
+    if (m && *m) g_serial_macs = strtod(m, NULL);
+    if (b && *b) g_serial_bytes = strtod(b, NULL);
+}
+
+static double md_numel(const dnnl_memory_desc_t *md) {
+    if (!md || md->ndims <= 0) return 0;
+    double n = 1;
+    for (int i = 0; i < md->ndims; i++) n *= (double)md->dims[i];
+    return n;
+}
+
+static const dnnl_memory_desc_t *pd_md(const_dnnl_primitive_desc_t pd, dnnl_query_t what, int i) {
+    const dnnl_memory_desc_t *md = dnnl_primitive_desc_query_md(pd, what, i);
+    return md && md->ndims > 0 ? md : NULL;
+}
+
+/* Whether pd's problem is small enough for one thread (see above). */
+static bool pd_is_small(const_dnnl_primitive_desc_t pd) {
+    pthread_once(&g_serial_once, serial_init);
+    dnnl_primitive_kind_t kind;
+    if (dnnl_primitive_desc_query(pd, dnnl_query_primitive_kind, 0, &kind) != dnnl_success) return false;
+    const dnnl_memory_desc_t *src = pd_md(pd, dnnl_query_src_md, 0), *dst = pd_md(pd, dnnl_query_dst_md, 0);
+    const dnnl_memory_desc_t *wei = pd_md(pd, dnnl_query_weights_md, 0);
+    if (!src || !dst) return false;
+    double macs = -1;
+    switch (kind) {
+    case dnnl_rnn: return false;
+    case dnnl_matmul: macs = md_numel(dst) * (double)src->dims[src->ndims - 1]; break;
+    case dnnl_convolution: /* per output, IC/groups * KH * KW = weights / OC */
+        if (wei && dst->ndims > 1) macs = md_numel(dst) * md_numel(wei) / (double)dst->dims[1];
+        break;
+    case dnnl_deconvolution:
+        if (wei && src->ndims > 1) macs = md_numel(src) * md_numel(wei) / (double)src->dims[1];
+        break;
+    case dnnl_inner_product: macs = md_numel(dst) * md_numel(src) / (double)src->dims[0]; break;
+    default: break;
+    }
+    if (macs >= 0) return macs < g_serial_macs;
+    double bytes = (double)dnnl_memory_desc_get_size(src) + (double)dnnl_memory_desc_get_size(dst);
+    const dnnl_memory_desc_t *src1 = pd_md(pd, dnnl_query_src_md, 1);
+    if (src1) bytes += (double)dnnl_memory_desc_get_size(src1);
+    return bytes < g_serial_bytes;
+}
+
+int pl_dnnl_threads_now(void) { return omp_in_parallel() ? 1 : omp_get_max_threads(); }
+
+pl_status pl_dnnl_create_sized(dnnl_primitive_desc_t *pd, pl_dnnl_pd_maker make_pd, const void *ctx,
+                               dnnl_primitive_t *prim, bool *serial, const char *what) {
+    *serial = false;
+    int nt = omp_get_max_threads();
+    /* inside a parallel region (a batch slice) oneDNN runs on the calling thread alone, so
+     * the primitive must be made for one thread too: one made for a team waits at barriers
+     * for threads that never come (batch normalization does) */
+    if (nt > 1 && (omp_in_parallel() || pd_is_small(*pd))) {
+        omp_set_num_threads(1);
+        dnnl_primitive_desc_t one;
+        dnnl_status_t ds = make_pd(&one, ctx);
+        omp_set_num_threads(nt);
+        if (ds == dnnl_success) {
+            dnnl_primitive_desc_destroy(*pd);
+            *pd = one;
+            *serial = true;
+        }
+    }
+    if (*serial) omp_set_num_threads(1);
+    pl_status st = pl_dnnl_check(dnnl_primitive_create(prim, *pd), what);
+    if (*serial) omp_set_num_threads(nt);
+    return st;
+}
+
+int pl_dnnl_serial_enter(bool serial) {
+    int nt = serial ? omp_get_max_threads() : 1;
+    if (nt > 1) omp_set_num_threads(1);
+    return nt;
+}
+
+void pl_dnnl_serial_leave(int saved) {
+    if (saved > 1) omp_set_num_threads(saved);
+}
+
+static pl_status exec_threads(pl_xrun *r, dnnl_primitive_t p, int n, const pl_dnnl_arg *args, bool serial) {
     dnnl_exec_arg_t ea[16];
     dnnl_memory_t mem[16];
     if (n > 16) return pl_err(PL_ERR_INTERNAL, "too many oneDNN arguments");
@@ -95,10 +192,16 @@ pl_status pl_dnnl_exec(pl_xrun *r, dnnl_primitive_t p, int n, const pl_dnnl_arg 
         ea[i].arg = args[i].arg;
         ea[i].memory = mem[i];
     }
+    int nt = pl_dnnl_serial_enter(serial);
     if (st == PL_OK) st = pl_dnnl_check(dnnl_primitive_execute(p, pl_xrun_stream(r), n, ea), "execute");
     if (st == PL_OK) st = pl_dnnl_check(dnnl_stream_wait(pl_xrun_stream(r)), "stream wait");
+    pl_dnnl_serial_leave(nt);
     for (int i = 0; i < made; i++) dnnl_memory_destroy(mem[i]);
     return st;
+}
+
+pl_status pl_dnnl_exec(pl_xrun *r, dnnl_primitive_t p, int n, const pl_dnnl_arg *args) {
+    return exec_threads(r, p, n, args, false);
 }
 
 /* ---- a process-wide cache of the small primitives made at run time (reorders, post-op
@@ -111,6 +214,7 @@ typedef struct cache_entry {
     size_t len;
     unsigned char *key;
     dnnl_primitive_t prim;
+    bool serial; /* made and run with one thread (pl_dnnl_create_sized) */
 } cache_entry;
 
 static cache_entry g_cache[CACHE_CAP];
@@ -118,12 +222,13 @@ static int g_cache_n;
 static pthread_mutex_t g_cache_lock = PTHREAD_MUTEX_INITIALIZER;
 
 /* The cached primitive for key (NULL when absent). */
-static dnnl_primitive_t cache_get(const void *key, size_t len) {
+static dnnl_primitive_t cache_get(const void *key, size_t len, bool *serial) {
     dnnl_primitive_t p = NULL;
     pthread_mutex_lock(&g_cache_lock);
     for (int i = 0; i < g_cache_n; i++)
         if (g_cache[i].len == len && !memcmp(g_cache[i].key, key, len)) {
             p = g_cache[i].prim;
+            *serial = g_cache[i].serial;
             break;
         }
     pthread_mutex_unlock(&g_cache_lock);
@@ -131,14 +236,14 @@ static dnnl_primitive_t cache_get(const void *key, size_t len) {
 }
 
 /* Keeps p under key; returns false when the cache is full (the caller then owns p). */
-static bool cache_put(const void *key, size_t len, dnnl_primitive_t p) {
+static bool cache_put(const void *key, size_t len, dnnl_primitive_t p, bool serial) {
     bool kept = false;
     pthread_mutex_lock(&g_cache_lock);
     if (g_cache_n < CACHE_CAP) {
         unsigned char *k = malloc(len);
         if (k) {
             memcpy(k, key, len);
-            g_cache[g_cache_n++] = (cache_entry){len, k, p};
+            g_cache[g_cache_n++] = (cache_entry){len, k, p, serial};
             kept = true;
         }
     }
@@ -146,13 +251,28 @@ static bool cache_put(const void *key, size_t len, dnnl_primitive_t p) {
     return kept;
 }
 
-/* Gets or makes the primitive of an op descriptor (NULL for a reorder: smd/dmd give it). */
+typedef struct cached_desc {
+    const void *desc; /* an op descriptor, or NULL for a reorder from smd to dmd */
+    const dnnl_memory_desc_t *smd, *dmd;
+} cached_desc;
+
+static dnnl_status_t make_cached_pd(dnnl_primitive_desc_t *pd, const void *ctx) {
+    const cached_desc *c = ctx;
+    dnnl_engine_t eng = pl_dnnl_engine();
+    if (c->desc) return dnnl_primitive_desc_create(pd, c->desc, NULL, eng, NULL);
+    return dnnl_reorder_primitive_desc_create(pd, c->smd, eng, c->dmd, eng, NULL);
+}
+
+/* Gets or makes the primitive of an op descriptor (NULL for a reorder: smd/dmd give it).
+ * The key holds the thread count: oneDNN splits the work when it makes the primitive. */
 static pl_status cached_prim(const void *desc, size_t desc_len, const dnnl_memory_desc_t *smd,
-                             const dnnl_memory_desc_t *dmd, dnnl_primitive_t *out, bool *owned, const char *what) {
+                             const dnnl_memory_desc_t *dmd, dnnl_primitive_t *out, bool *owned, bool *serial,
+                             const char *what) {
     unsigned char key[3 * sizeof(dnnl_memory_desc_t) + 64];
     size_t len;
+    int nt = omp_in_parallel() ? 1 : omp_get_max_threads();
     if (desc) {
-        if (desc_len > sizeof key) return pl_err(PL_ERR_INTERNAL, "descriptor too large to cache");
+        if (desc_len + sizeof nt > sizeof key) return pl_err(PL_ERR_INTERNAL, "descriptor too large to cache");
         memcpy(key, desc, desc_len);
         len = desc_len;
     } else {
@@ -160,29 +280,30 @@ static pl_status cached_prim(const void *desc, size_t desc_len, const dnnl_memor
         memcpy(key + sizeof *smd, dmd, sizeof *dmd);
         len = 2 * sizeof *smd;
     }
+    memcpy(key + len, &nt, sizeof nt);
+    len += sizeof nt;
     *owned = false;
-    *out = cache_get(key, len);
+    *out = cache_get(key, len, serial);
     if (*out) return PL_OK;
-    dnnl_engine_t eng = pl_dnnl_engine();
+    cached_desc c = {desc, smd, dmd};
     dnnl_primitive_desc_t pd;
-    if (desc) PL_DNNL(dnnl_primitive_desc_create(&pd, desc, NULL, eng, NULL), what);
-    else PL_DNNL(dnnl_reorder_primitive_desc_create(&pd, smd, eng, dmd, eng, NULL), what);
+    PL_DNNL(make_cached_pd(&pd, &c), what);
     dnnl_primitive_t p;
-    pl_status st = pl_dnnl_check(dnnl_primitive_create(&p, pd), what);
+    pl_status st = pl_dnnl_create_sized(&pd, make_cached_pd, &c, &p, serial, what);
     dnnl_primitive_desc_destroy(pd);
     if (st != PL_OK) return st;
     *out = p;
-    *owned = !cache_put(key, len, p);
+    *owned = !cache_put(key, len, p, *serial);
     return PL_OK;
 }
 
 pl_status pl_dnnl_reorder(pl_xrun *r, const dnnl_memory_desc_t *smd, void *src,
                           const dnnl_memory_desc_t *dmd, void *dst) {
     dnnl_primitive_t p;
-    bool owned;
-    PL_TRY(cached_prim(NULL, 0, smd, dmd, &p, &owned, "reorder"));
+    bool owned, serial;
+    PL_TRY(cached_prim(NULL, 0, smd, dmd, &p, &owned, &serial, "reorder"));
     pl_dnnl_arg a[2] = {{DNNL_ARG_FROM, smd, src}, {DNNL_ARG_TO, dmd, dst}};
-    pl_status st = pl_dnnl_exec(r, p, 2, a);
+    pl_status st = exec_threads(r, p, 2, a, serial);
     if (owned) dnnl_primitive_destroy(p);
     return st;
 }
@@ -304,12 +425,17 @@ pl_status pl_dnnl_key(pl_xrun *r, const pl_xnode *xn, int64_t *key, int *len) {
     return PL_OK;
 }
 
+/* Whether p may run where nt threads would be used: one made for one thread runs anywhere
+ * (with one thread); one made for a team only with that team (0: not recorded). */
+static bool threads_fit(const pl_dnnl_prim *p, int nt) { return p->serial || !p->nthr || p->nthr == nt; }
+
 pl_dnnl_prim *pl_dnnl_find(pl_xnode *xn, const int64_t *key, int len, const dnnl_memory_desc_t *in_md) {
     pthread_mutex_lock(&xn->lock);
     pl_dnnl_prim *p = xn->state;
+    int nt = pl_dnnl_threads_now();
     for (; p; p = p->next)
         if (p->key_len == len && !memcmp(p->key, key, (size_t)len * sizeof *key) &&
-            (!in_md || dnnl_memory_desc_equal(&p->in_md, in_md)))
+            (!in_md || dnnl_memory_desc_equal(&p->in_md, in_md)) && threads_fit(p, nt))
             break;
     pthread_mutex_unlock(&xn->lock);
     return p;
@@ -340,7 +466,7 @@ void pl_dnnl_add(pl_xnode *xn, pl_dnnl_prim *p, pl_dnnl_prim **out) {
     int count = 0;
     for (; q; q = q->next, count++)
         if (q->key_len == p->key_len && !memcmp(q->key, p->key, (size_t)p->key_len * sizeof *p->key) &&
-            dnnl_memory_desc_equal(&q->in_md, &p->in_md))
+            dnnl_memory_desc_equal(&q->in_md, &p->in_md) && threads_fit(q, p->serial ? 1 : p->nthr))
             break;
     if (q) {
         *out = q;
@@ -391,22 +517,39 @@ pl_status pl_dnnl_prim_attr(pl_xrun *r, const pl_xnode *xn, pl_dnnl_prim *p, int
     return st;
 }
 
+typedef struct prim_desc {
+    const void *op_desc;
+    const_dnnl_primitive_attr_t attr;
+} prim_desc;
+
+static dnnl_status_t make_prim_pd(dnnl_primitive_desc_t *pd, const void *ctx) {
+    const prim_desc *c = ctx;
+    return dnnl_primitive_desc_create(pd, c->op_desc, c->attr, pl_dnnl_engine(), NULL);
+}
+
 pl_status pl_dnnl_prim_create(pl_dnnl_prim *p, const void *op_desc, dnnl_primitive_attr_t attr,
                               const char *what) {
     dnnl_primitive_desc_t pd;
-    dnnl_status_t ds = dnnl_primitive_desc_create(&pd, op_desc, attr, pl_dnnl_engine(), NULL);
+    prim_desc c = {op_desc, attr};
+    dnnl_primitive_attr_t plain = NULL;
+    dnnl_status_t ds = make_prim_pd(&pd, &c);
     if (ds == dnnl_unimplemented && p->fused) {
         /* no implementation with these post-ops: without them (applied after the primitive) */
-        dnnl_primitive_attr_t plain;
         PL_DNNL(dnnl_primitive_attr_create(&plain), "attributes");
         ds = dnnl_primitive_attr_set_scratchpad_mode(plain, dnnl_scratchpad_mode_user);
-        if (ds == dnnl_success) ds = dnnl_primitive_desc_create(&pd, op_desc, plain, pl_dnnl_engine(), NULL);
-        dnnl_primitive_attr_destroy(plain);
+        c.attr = plain;
+        if (ds == dnnl_success) ds = make_prim_pd(&pd, &c);
         p->fused = false;
         p->sum_value = -1;
         p->n_bin = 0;
     }
-    PL_DNNL(ds, what);
+    if (ds != dnnl_success) {
+        if (plain) dnnl_primitive_attr_destroy(plain);
+        return pl_dnnl_check(ds, what);
+    }
+    pl_status st = pl_dnnl_create_sized(&pd, make_prim_pd, &c, &p->prim, &p->serial, what);
+    p->nthr = p->serial ? 1 : omp_get_max_threads();
+    if (plain) dnnl_primitive_attr_destroy(plain);
     const dnnl_memory_desc_t *m;
     if ((m = dnnl_primitive_desc_query_md(pd, dnnl_query_src_md, 0))) p->src_md = *m;
     if ((m = dnnl_primitive_desc_query_md(pd, dnnl_query_src_md, 1))) p->src1_md = *m;
@@ -414,7 +557,6 @@ pl_status pl_dnnl_prim_create(pl_dnnl_prim *p, const void *op_desc, dnnl_primiti
     if ((m = dnnl_primitive_desc_query_md(pd, dnnl_query_weights_md, 1))) p->bias_md = *m;
     if ((m = dnnl_primitive_desc_query_md(pd, dnnl_query_dst_md, 0))) p->dst_md = *m;
     if ((m = dnnl_primitive_desc_query_md(pd, dnnl_query_scratchpad_md, 0))) p->scratch_md = *m;
-    pl_status st = pl_dnnl_check(dnnl_primitive_create(&p->prim, pd), what);
     dnnl_primitive_desc_destroy(pd);
     return st;
 }
@@ -452,7 +594,7 @@ static pl_status prim_exec(pl_xrun *r, pl_dnnl_prim *p, int n, pl_dnnl_arg *args
         } else if (dnnl_memory_desc_equal(&smd, &p->dst_md)) memcpy(dst, sd, dnnl_memory_desc_get_size(&p->dst_md));
         else PL_TRY(pl_dnnl_reorder(r, &smd, sd, &p->dst_md, dst));
     }
-    PL_TRY(pl_dnnl_exec(r, p->prim, n, a));
+    PL_TRY(exec_threads(r, p->prim, n, a, p->serial));
     if (p->fused) {
         pl_xrun_post_done(r);
     } else if (p->owner && p->owner->n_post) {
@@ -485,9 +627,9 @@ static bool fits_into(const pl_tensor *small, const pl_tensor *big) {
 static pl_status run_prim(pl_xrun *r, const void *desc, size_t desc_len, int n, const pl_dnnl_arg *args,
                           const char *what) {
     dnnl_primitive_t p;
-    bool owned;
-    PL_TRY(cached_prim(desc, desc_len, NULL, NULL, &p, &owned, what));
-    pl_status st = pl_dnnl_exec(r, p, n, args);
+    bool owned, serial;
+    PL_TRY(cached_prim(desc, desc_len, NULL, NULL, &p, &owned, &serial, what));
+    pl_status st = exec_threads(r, p, n, args, serial);
     if (owned) dnnl_primitive_destroy(p);
     return st;
 }

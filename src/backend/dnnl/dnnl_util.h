@@ -54,6 +54,8 @@ typedef struct pl_dnnl_prim {
     int64_t aux[8];               /* tactic-specific */
     const pl_xnode *owner;        /* the node (set by pl_dnnl_add) */
     bool transient;               /* not kept in the node's cache: freed after one execution */
+    bool serial;                  /* made and executed with one thread (small, or made in a batch slice) */
+    int nthr;                     /* threads it was made for (0: not recorded, any) */
 } pl_dnnl_prim;
 
 /* The signature key of xn's current inputs and post-op operands: their dims. */
@@ -61,7 +63,8 @@ pl_status pl_dnnl_key(pl_xrun *r, const pl_xnode *xn, int64_t *key, int *len);
 /* Reordered weights of an entry of xn->state already in layout wei_md, or NULL (takes
  * xn->lock). Entries of one node are freed together, so a borrower never outlives them. */
 void *pl_dnnl_weights_in(pl_xnode *xn, const dnnl_memory_desc_t *wei_md);
-/* The entry of xn->state matching key and input-0 layout, or NULL (takes xn->lock). */
+/* The entry of xn->state matching key and input-0 layout, made for this thread count (or
+ * serial), or NULL (takes xn->lock). */
 pl_dnnl_prim *pl_dnnl_find(pl_xnode *xn, const int64_t *key, int len, const dnnl_memory_desc_t *in_md);
 /* Adds an entry (takes xn->lock); on a race the first one stays and `p` is freed, *out the
  * kept one. */
@@ -72,9 +75,21 @@ void pl_dnnl_state_free(void *state);
  * when they have no oneDNN form, an attribute with only the scratchpad mode (fused = false). */
 pl_status pl_dnnl_prim_attr(pl_xrun *r, const pl_xnode *xn, pl_dnnl_prim *p, int rank,
                             const int64_t *out_dims, dnnl_primitive_attr_t *attr);
-/* Creates p->prim from a descriptor and queries the memory descriptors. */
+/* Creates p->prim from a descriptor and queries the memory descriptors; a small problem gets
+ * a one-thread primitive (p->serial) that pl_dnnl_prim_exec runs without forking a team. */
 pl_status pl_dnnl_prim_create(pl_dnnl_prim *p, const void *op_desc, dnnl_primitive_attr_t attr,
                               const char *what);
+/* Makes a primitive from *pd; when its problem is small (fewer multiply-adds or bytes than
+ * two threads pay off for) and this thread would fork a team, *pd is remade by make_pd(ctx)
+ * with one thread and *serial set: run it between pl_dnnl_serial_enter and _leave. */
+typedef dnnl_status_t (*pl_dnnl_pd_maker)(dnnl_primitive_desc_t *pd, const void *ctx);
+pl_status pl_dnnl_create_sized(dnnl_primitive_desc_t *pd, pl_dnnl_pd_maker make_pd, const void *ctx,
+                               dnnl_primitive_t *prim, bool *serial, const char *what);
+/* The threads a primitive made now would use: 1 inside a parallel region (a batch slice). */
+int pl_dnnl_threads_now(void);
+/* One OpenMP thread for what follows when serial; returns what _leave restores. */
+int pl_dnnl_serial_enter(bool serial);
+void pl_dnnl_serial_leave(int saved);
 /* Executes p (and frees it when transient; a tactic must not use p after this): args plus the scratchpad, post-op operands and, with a sum post-op, the
  * residual placed in dst first; marks the post-ops done when fused. */
 pl_status pl_dnnl_prim_exec(pl_xrun *r, pl_dnnl_prim *p, int n, pl_dnnl_arg *args, void *dst);
