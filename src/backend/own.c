@@ -1,6 +1,6 @@
 /* own.c - plaster's own kernels as CPU-backend tactics, where neither oneDNN 2.6 nor the
  * reference kernels are fast enough: LayerNormalization over the last axis (what the
- * layernorm pass makes of exporters' decompositions), and LSTM (own_rnn.c). */
+ * layernorm pass makes of exporters' decompositions), LSTM (own_lstm.c) and GRU (own_gru.c). */
 #include "cpu.h"
 
 #include <math.h>
@@ -57,6 +57,7 @@ static pl_status ln_run(pl_xrun *r, pl_xnode *xn) {
 
 const pl_tactic pl_tactic_own_layernorm = {.name = "plaster:layernorm", .accepts = ln_accepts, .run = ln_run};
 
-extern const pl_tactic pl_tactic_own_lstm; /* own_rnn.c */
+extern const pl_tactic pl_tactic_own_lstm; /* own_lstm.c */
+extern const pl_tactic pl_tactic_own_gru;  /* own_gru.c */
 
-const pl_tactic *const pl_own_tactics[] = {&pl_tactic_own_layernorm, &pl_tactic_own_lstm, NULL};
+const pl_tactic *const pl_own_tactics[] = {&pl_tactic_own_layernorm, &pl_tactic_own_lstm, &pl_tactic_own_gru, NULL};
