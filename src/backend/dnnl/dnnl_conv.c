@@ -121,10 +121,6 @@ static pl_status make_prim(pl_xrun *r, pl_xnode *xn, const pl_tensor *x, const d
     }
     dnnl_memory_desc_t smd, wmd, bmd, dmd, uw;
     pl_status s = pl_dnnl_check(dnnl_memory_desc_init_by_tag(&smd, rank, sd, dnnl_f32, dnnl_format_tag_any), "conv src");
-    /* A first layer (an image of 1 to 4 channels, plain): oneDNN's kernels read it as it is
-     * and write blocked channels; a blocked copy would pad 3 channels to 16 (MobileNet v3's
-     * 224x224 input: a 40 us reorder writing 3.2 MB, per image). */
-    if (s == PL_OK && !transposed && group == 1 && x->dims[1] <= 4 && pl_dnnl_md_is_plain(in_md)) smd = *in_md;
     if (s == PL_OK) s = pl_dnnl_check(dnnl_memory_desc_init_by_tag(&wmd, wr, wd, dnnl_f32, dnnl_format_tag_any), "conv weights");
     if (s == PL_OK) s = pl_dnnl_check(dnnl_memory_desc_init_by_tag(&bmd, 1, bd, dnnl_f32, dnnl_a), "conv bias");
     if (s == PL_OK) s = pl_dnnl_check(dnnl_memory_desc_init_by_tag(&dmd, rank, dd, dnnl_f32, dnnl_format_tag_any), "conv dst");
@@ -138,13 +134,7 @@ static pl_status make_prim(pl_xrun *r, pl_xnode *xn, const pl_tensor *x, const d
     }
     dnnl_primitive_attr_t attr = NULL;
     if (s == PL_OK) s = pl_dnnl_prim_attr(r, xn, p, rank, p->out_dims, &attr);
-    bool plain_src = s == PL_OK && smd.format_kind != dnnl_format_kind_any;
-    for (int attempt = 0; attempt < 2 && (s == PL_OK || (attempt == 1 && s == PL_ERR_UNSUPPORTED)); attempt++) {
-        if (attempt == 1) { /* no kernel reads this first layer plain: the layout oneDNN prefers */
-            pl_err_clear();
-            s = pl_dnnl_check(dnnl_memory_desc_init_by_tag(&smd, rank, sd, dnnl_f32, dnnl_format_tag_any), "conv src");
-            if (s != PL_OK) break;
-        }
+    if (s == PL_OK) {
         if (!transposed) {
             dnnl_convolution_desc_t cd;
             s = pl_dnnl_check(dnnl_dilated_convolution_forward_desc_init(&cd, dnnl_forward_inference, dnnl_convolution_direct,
@@ -158,7 +148,6 @@ static pl_status make_prim(pl_xrun *r, pl_xnode *xn, const pl_tensor *x, const d
                               "deconvolution descriptor");
             if (s == PL_OK) s = pl_dnnl_prim_create(p, &cd, attr, "deconvolution");
         }
-        if (s == PL_OK || !plain_src) break;
     }
     if (attr) dnnl_primitive_attr_destroy(attr);
     if (s == PL_OK && (p->weights = pl_dnnl_weights_in(xn, &p->wei_md))) {
