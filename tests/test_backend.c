@@ -326,6 +326,14 @@ static int node_named(const pl_engine *e, const char *name) {
     return -1;
 }
 
+/* BatchNormalization's scale, shift, mean and var initializers of shape c_dims (var > 0). */
+static void mb_bn_params(mb *b, const int64_t *c_dims) {
+    mb_init(b, "scale", 1, c_dims, 0.3f, 1.0f);
+    mb_init(b, "shift", 1, c_dims, 0.2f, 0);
+    mb_init(b, "mean", 1, c_dims, 0.4f, 0);
+    mb_init(b, "var", 1, c_dims, 0.25f, 0.5f);
+}
+
 /* ---- tests ---- */
 
 static void test_bn_folded_into_conv(void **state) {
@@ -334,10 +342,7 @@ static void test_bn_folded_into_conv(void **state) {
     mb_input(b, "x", 4, X_DIMS);
     mb_init(b, "w", 4, W_DIMS, 0.5f, 0);
     mb_init(b, "bias", 1, C_DIMS, 0.1f, 0);
-    mb_init(b, "scale", 1, C_DIMS, 0.3f, 1.0f);
-    mb_init(b, "shift", 1, C_DIMS, 0.2f, 0);
-    mb_init(b, "mean", 1, C_DIMS, 0.4f, 0);
-    mb_init(b, "var", 1, C_DIMS, 0.25f, 0.5f);
+    mb_bn_params(b, C_DIMS);
     mb_conv3(b, "conv", "x,w,bias", "c");
     Onnx__NodeProto *bn = mb_node(b, "BatchNormalization", "bn", "c,scale,shift,mean,var", "y");
     mb_attr_float(b, bn, "epsilon", 1e-3f);
@@ -893,7 +898,6 @@ static pl_model *mlp_model(void) {
     return mb_load(b);
 }
 
-/* Conv, then one node that mixes the samples (or names the batch) in its own way. */
 /* DenseNet's pattern: Conv -> Concat -> BatchNormalization -> Relu -> Conv; the BN follows a
  * Concat, so it cannot fold into a convolution and runs on its own (oneDNN's batch
  * normalization, made for one thread inside a batch slice). */
@@ -903,20 +907,18 @@ static pl_model *dense_block_model(void) {
     mb_input(b, "x", 4, x_dims);
     mb_init(b, "w1", 4, w1, 0.5f, 0);
     mb_init(b, "w2", 4, w8, 0.3f, 0);
-    mb_init(b, "gamma", 1, c8, 0.2f, 1.0f);
-    mb_init(b, "beta", 1, c8, 0.1f, 0);
-    mb_init(b, "mean", 1, c8, 0.1f, 0);
-    mb_init(b, "var", 1, c8, 0.2f, 1.0f);
+    mb_bn_params(b, c8);
     mb_conv3(b, "conv1", "x,w1", "c1");
     Onnx__NodeProto *cat = mb_node(b, "Concat", "cat", "c1,c1", "c");
     mb_attr_int(b, cat, "axis", 1);
-    mb_node(b, "BatchNormalization", "bn", "c,gamma,beta,mean,var", "n");
+    mb_node(b, "BatchNormalization", "bn", "c,scale,shift,mean,var", "n");
     mb_node(b, "Relu", "relu", "n", "a");
     mb_conv3(b, "conv2", "a,w2", "y");
     mb_output(b, "y");
     return mb_load(b);
 }
 
+/* Conv, then one node that mixes the samples (or names the batch) in its own way. */
 static pl_model *mixing_model(int kind) {
     static const int64_t x_dims[4] = {-1, 3, 6, 6};
     mb *b = mb_new(13);

@@ -1100,7 +1100,7 @@ pl_status pl_cpu_run_ex(pl_cpu_engine *ce, void **ctx_state_p, pl_node_hook hook
 
 /* Recording: classifies xn's outputs and keeps a copy of those FIXED and small. */
 static pl_status note_fixed(pl_xrun *r, const pl_xnode *xn) {
-    pl_fixed_classify(r->xg, xn, r->fx);
+    pl_fixed_classify(xn, r->fx);
     for (int o = 0; o < xn->n_out; o++) {
         int v = xn->out[o];
         if (v < 0 || !(r->fx[v] & PL_FX_FIXED) || r->rec_fixed[v]) continue;
@@ -1201,8 +1201,7 @@ static pl_status run_graph(pl_cpu_engine *ce, void **ctx_state_p, pl_node_hook h
 #endif
         *ctx_state_p = cs;
     }
-    if (tl_slice) omp_set_num_threads(1);
-    else if (ce->threads > 0) omp_set_num_threads(ce->threads);
+    if (ce->threads > 0 && !tl_slice) omp_set_num_threads(ce->threads); /* a slice keeps its 1 */
     pl_xrun r = {.ce = ce, .cs = cs, .xg = xg, .timing = timing};
     int64_t sig[MAX_SIG];
     int sig_len = signature(xg, n_inputs, inputs, sig);

@@ -15,14 +15,9 @@
  * The rules are conservative: an op whose output shape is only known to follow from its
  * input shapes when it is listed below; every other op needs FIXED inputs beyond input 0. */
 #include "fixed.h"
+#include "split.h"
 
 #include <string.h>
-
-static bool is_op(const char *op, const char *const *list) {
-    for (int i = 0; list[i]; i++)
-        if (!strcmp(op, list[i])) return true;
-    return false;
-}
 
 /* Output shapes from the input shapes and attributes alone, whatever the inputs' values. */
 static const char *const shape_by_shapes[] = {
@@ -37,17 +32,12 @@ static const char *const shape_by_data[] = {
     "NonZero", "Unique", "Compress", "NonMaxSuppression", "If", "Loop", "Scan", "StringSplit",
     NULL};
 
-/* Not the same output for the same inputs. */
-static const char *const random_ops[] = {
-    "RandomNormal", "RandomUniform", "RandomNormalLike", "RandomUniformLike", "Multinomial",
-    "Bernoulli", "Dropout", NULL};
-
 static int cls_of(const signed char *cls, int v) { return v < 0 ? PL_FX_KNOWN | PL_FX_FIXED : cls[v]; }
 
-void pl_fixed_classify(const pl_xgraph *xg, const pl_xnode *xn, signed char *cls) {
+void pl_fixed_classify(const pl_xnode *xn, signed char *cls) {
     int out = 0;
     bool default_domain = !xn->node->domain[0];
-    if (default_domain && !xn->n_outer && !is_op(xn->op, shape_by_data)) {
+    if (default_domain && !xn->n_outer && !pl_op_listed(xn->op, shape_by_data)) {
         bool all_known = true, all_fixed = true, rest_fixed = true;
         int present = 0;
         for (int i = 0; i < xn->n_in; i++) {
@@ -63,12 +53,12 @@ void pl_fixed_classify(const pl_xgraph *xg, const pl_xnode *xn, signed char *cls
             all_fixed &= (c & PL_FX_FIXED) != 0;
             rest_fixed &= (c & PL_FX_FIXED) != 0;
         }
-        if (all_known && (rest_fixed || is_op(xn->op, shape_by_shapes))) out |= PL_FX_KNOWN;
+        if (all_known && (rest_fixed || pl_op_listed(xn->op, shape_by_shapes))) out |= PL_FX_KNOWN;
         bool shape_op = !strcmp(xn->op, "Shape") || !strcmp(xn->op, "Size");
+        bool random = pl_op_listed(xn->op, pl_random_ops) || !strcmp(xn->op, "Dropout"); /* when training */
         if (shape_op && xn->n_in >= 1 && (cls_of(cls, xn->in[0]) & PL_FX_KNOWN)) out = PL_FX_KNOWN | PL_FX_FIXED;
-        else if (present > 0 && all_fixed && !is_op(xn->op, random_ops)) out = PL_FX_KNOWN | PL_FX_FIXED;
+        else if (present > 0 && all_fixed && !random) out = PL_FX_KNOWN | PL_FX_FIXED;
     }
-    (void)xg;
     for (int o = 0; o < xn->n_out; o++)
         if (xn->out[o] >= 0) cls[xn->out[o]] = (signed char)out;
 }

@@ -13,6 +13,6 @@ enum {
 
 /* Classifies xn's outputs in cls[] (one per value; constants and graph inputs set by the
  * caller: constants KNOWN | FIXED, inputs KNOWN) from its inputs' classes. */
-void pl_fixed_classify(const pl_xgraph *xg, const pl_xnode *xn, signed char *cls);
+void pl_fixed_classify(const pl_xnode *xn, signed char *cls);
 
 #endif

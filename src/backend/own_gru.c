@@ -56,8 +56,7 @@ static void step_row_c(const gru_job *j, const float *r, const float *rb, const 
     if (j->lbr) {
         for (int64_t jb = 0; jb < Hp; jb += VL) {
             float acc[3 * VL] = {0};
-            for (int64_t k = 0; k < H; k++)
-                for (int c = 0; c < 3 * VL; c++) acc[c] += hp[k] * r[k * G + jb * 3 + c];
+            pl_own_rnn_mac_c(acc, 3 * VL, H, hp, r + jb * 3, G);
             const float *pb = pre + jb * 3;
             for (int l = 0; l < VL; l++) {
                 float gz = pl_own_rnn_sigmoid(pb[l] + acc[l]), gr = pl_own_rnn_sigmoid(pb[VL + l] + acc[VL + l]);
@@ -69,8 +68,7 @@ static void step_row_c(const gru_job *j, const float *r, const float *rb, const 
     }
     for (int64_t jb = 0; jb < Hp; jb += VL) {
         float acc[2 * VL] = {0};
-        for (int64_t k = 0; k < H; k++)
-            for (int c = 0; c < 2 * VL; c++) acc[c] += hp[k] * r[k * G + jb * 3 + c];
+        pl_own_rnn_mac_c(acc, 2 * VL, H, hp, r + jb * 3, G);
         const float *pb = pre + jb * 3;
         for (int l = 0; l < VL; l++) {
             z[jb + l] = pl_own_rnn_sigmoid(pb[l] + acc[l]);
@@ -79,8 +77,7 @@ static void step_row_c(const gru_job *j, const float *r, const float *rb, const 
     }
     for (int64_t jb = 0; jb < Hp; jb += VL) {
         float acc[VL] = {0};
-        for (int64_t k = 0; k < H; k++)
-            for (int c = 0; c < VL; c++) acc[c] += rh[k] * r[k * G + jb * 3 + 2 * VL + c];
+        pl_own_rnn_mac_c(acc, VL, H, rh, r + jb * 3 + 2 * VL, G);
         for (int l = 0; l < VL; l++) {
             float hh = tanhf(pre[jb * 3 + 2 * VL + l] + acc[l]);
             hn[jb + l] = hh + z[jb + l] * (hp[jb + l] - hh);
@@ -171,28 +168,7 @@ INLINE_AVX512 void step_rows_of(int what, const gru_job *j, const float *r, cons
 #define STEP(MR, U)                                                                                                \
     step_tile(what, MR, U, p, r, rb, jb, hp + n * Hp, pre + n * ldp, ldp, j->z ? j->z + n * Hp : NULL,            \
               j->rh ? j->rh + n * Hp : NULL, hn + n * Hp)
-    for (; n + 6 <= n1; n += 6)
-        for (int64_t jb = 0; jb < nb; jb++) STEP(6, 1);
-    if (n1 - n == 5)
-        for (int64_t jb = 0; jb < nb; jb++) STEP(5, 1);
-    else if (n1 - n == 4)
-        for (int64_t jb = 0; jb < nb; jb++) STEP(4, 1);
-    else if (n1 - n == 3)
-        for (int64_t jb = 0; jb < nb; jb++) STEP(3, 1);
-    else if (n1 - n == 2) {
-        int64_t jb = 0;
-        for (; jb + 2 <= nb; jb += 2) STEP(2, 2);
-        if (jb < nb) STEP(2, 1);
-    } else if (n1 - n == 1) {
-        int64_t jb = 0;
-        for (; jb + 4 <= nb; jb += 4) STEP(1, 4);
-        switch (nb - jb) {
-        case 3: STEP(1, 3); break;
-        case 2: STEP(1, 2); break;
-        case 1: STEP(1, 1); break;
-        default: break;
-        }
-    }
+    PL_OWN_RNN_TILES(n, n1, nb, STEP);
 #undef STEP
 }
 

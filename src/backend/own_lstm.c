@@ -67,11 +67,7 @@ static void run_rows_c(const lstm_job *j, int64_t n0, int64_t n1) {
             for (int64_t jb = 0; jb < Hp; jb += VL) {
                 float acc[4 * VL];
                 memcpy(acc, j->pre + (n * T + t) * G + jb * 4, sizeof acc);
-                for (int64_t k = 0; k < H; k++) {
-                    float hk = hp[n * Hp + k];
-                    const float *rr = r + k * G + jb * 4;
-                    for (int c = 0; c < 4 * VL; c++) acc[c] += hk * rr[c];
-                }
+                pl_own_rnn_mac_c(acc, 4 * VL, H, hp + n * Hp, r + jb * 4, G);
                 for (int l = 0; l < VL; l++) {
                     float *cell = j->c + n * Hp + jb + l;
                     float gi = pl_own_rnn_sigmoid(acc[l]), go = pl_own_rnn_sigmoid(acc[VL + l]);
@@ -116,28 +112,7 @@ static AVX512 void step_rows(const lstm_job *j, const float *r, int64_t n0, int6
     const float *pre = j->pre + t * p->G;
     int64_t n = n0;
 #define STEP(MR, U) step_tile(MR, U, p, r, jb, hp + n * Hp, pre + n * ldp, ldp, j->c + n * Hp, hn + n * Hp)
-    for (; n + 6 <= n1; n += 6)
-        for (int64_t jb = 0; jb < nb; jb++) STEP(6, 1);
-    if (n1 - n == 5)
-        for (int64_t jb = 0; jb < nb; jb++) STEP(5, 1);
-    else if (n1 - n == 4)
-        for (int64_t jb = 0; jb < nb; jb++) STEP(4, 1);
-    else if (n1 - n == 3)
-        for (int64_t jb = 0; jb < nb; jb++) STEP(3, 1);
-    else if (n1 - n == 2) {
-        int64_t jb = 0;
-        for (; jb + 2 <= nb; jb += 2) STEP(2, 2);
-        if (jb < nb) STEP(2, 1);
-    } else if (n1 - n == 1) {
-        int64_t jb = 0;
-        for (; jb + 4 <= nb; jb += 4) STEP(1, 4);
-        switch (nb - jb) {
-        case 3: STEP(1, 3); break;
-        case 2: STEP(1, 2); break;
-        case 1: STEP(1, 1); break;
-        default: break;
-        }
-    }
+    PL_OWN_RNN_TILES(n, n1, nb, STEP);
 #undef STEP
 }
 

@@ -106,6 +106,41 @@ void pl_own_rnn_schedule(const pl_own_rnn_io *io, int threads, void (*run)(const
 
 static inline float pl_own_rnn_sigmoid(float x) { return 1.0f / (1.0f + expf(-x)); }
 
+/* Plain C: acc[c] += sum_k h[k] * r[k * ldr + c] for c < nc (r at the tile's first column). */
+static inline void pl_own_rnn_mac_c(float *acc, int nc, int64_t K, const float *h, const float *r, int64_t ldr) {
+    for (int64_t k = 0; k < K; k++)
+        for (int c = 0; c < nc; c++) acc[c] += h[k] * r[k * ldr + c];
+}
+
+/* The register tiles of one step over rows n..n1 and nb blocks of 16 units: 6 rows at a time,
+ * then the rows left with as many blocks per tile as the registers hold. STEP(MR, U) runs the
+ * tile of MR rows from row n and U blocks from block jb (both in scope where it expands). */
+#define PL_OWN_RNN_TILES(n, n1, nb, STEP)                                                          \
+    do {                                                                                           \
+        for (; n + 6 <= n1; n += 6)                                                                \
+            for (int64_t jb = 0; jb < nb; jb++) STEP(6, 1);                                        \
+        if (n1 - n == 5)                                                                           \
+            for (int64_t jb = 0; jb < nb; jb++) STEP(5, 1);                                        \
+        else if (n1 - n == 4)                                                                      \
+            for (int64_t jb = 0; jb < nb; jb++) STEP(4, 1);                                        \
+        else if (n1 - n == 3)                                                                      \
+            for (int64_t jb = 0; jb < nb; jb++) STEP(3, 1);                                        \
+        else if (n1 - n == 2) {                                                                    \
+            int64_t jb = 0;                                                                        \
+            for (; jb + 2 <= nb; jb += 2) STEP(2, 2);                                              \
+            if (jb < nb) STEP(2, 1);                                                               \
+        } else if (n1 - n == 1) {                                                                  \
+            int64_t jb = 0;                                                                        \
+            for (; jb + 4 <= nb; jb += 4) STEP(1, 4);                                              \
+            switch (nb - jb) {                                                                     \
+            case 3: STEP(1, 3); break;                                                             \
+            case 2: STEP(1, 2); break;                                                             \
+            case 1: STEP(1, 1); break;                                                             \
+            default: break;                                                                        \
+            }                                                                                      \
+        }                                                                                          \
+    } while (0)
+
 #ifdef OWN_RNN_AVX512
 #define AVX512 __attribute__((target("avx512f")))
 #define INLINE_AVX512 static inline __attribute__((always_inline, target("avx512f")))

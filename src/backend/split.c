@@ -16,7 +16,7 @@
 
 #include <string.h>
 
-static bool is_op(const char *op, const char *const *list) {
+bool pl_op_listed(const char *op, const char *const *list) {
     for (int i = 0; list[i]; i++)
         if (!strcmp(op, list[i])) return true;
     return false;
@@ -44,7 +44,7 @@ static const char *const reduce_ops[] = {
     "ReduceMean", "ReduceSum", "ReduceMax", "ReduceMin", "ReduceProd", "ReduceL1", "ReduceL2",
     "ReduceLogSum", "ReduceLogSumExp", "ReduceSumSquare", NULL};
 
-static const char *const random_ops[] = {
+const char *const pl_random_ops[] = {
     "RandomNormal", "RandomUniform", "RandomNormalLike", "RandomUniformLike", "Multinomial",
     "Bernoulli", NULL};
 
@@ -118,7 +118,7 @@ static bool keeps_samples(const ctx *c) {
     int64_t ints[PL_MAX_RANK * 2 + 2];
     bool x0 = in_cls(c, 0) == PL_VB_BATCH && x && x->kind == PL_KIND_TENSOR && x->rank >= 1;
 
-    if (is_op(op, per_sample_ops)) return x0 && x->dims[0] == n && others_const(c, 1);
+    if (pl_op_listed(op, per_sample_ops)) return x0 && x->dims[0] == n && others_const(c, 1);
     if (!strcmp(op, "Dropout") || !strcmp(op, "MaxPool") || !strcmp(op, "BatchNormalization")) {
         /* MaxPool's Indices count across the batch; BatchNormalization's extra outputs are
          * training statistics over it */
@@ -126,7 +126,7 @@ static bool keeps_samples(const ctx *c) {
             if (xn->out[o] >= 0 && strcmp(op, "Dropout")) return false;
         return x0 && x->dims[0] == n && others_const(c, 1) && pl_attr_int(nd, "training_mode", 0) == 0;
     }
-    if (is_op(op, broadcast_ops)) {
+    if (pl_op_listed(op, broadcast_ops)) {
         for (int i = 0; i < xn->n_in; i++)
             if (!broadcasts(c, i, r, n)) return false;
         return true;
@@ -200,7 +200,7 @@ static bool keeps_samples(const ctx *c) {
         if (!x0 || !axes || k <= 0) return false; /* Squeeze of every 1: a chunk of 1 would lose axis 0 */
         return !has_axis0(axes, k, !strcmp(op, "Unsqueeze") ? r : x->rank) && x->dims[0] == n;
     }
-    if (is_op(op, reduce_ops)) {
+    if (pl_op_listed(op, reduce_ops)) {
         int k = 0;
         const int64_t *axes = pl_attr_ints(nd, "axes", &k);
         if (!axes && xn->n_in > 1) {
@@ -263,7 +263,7 @@ void pl_split_classify(const pl_xgraph *xg, const pl_xnode *xn, signed char *cls
         if (ki > k) k = ki;
     }
     /* control flow reads outer values and random ops differ per call: never split */
-    bool opaque = xn->n_outer > 0 || is_op(xn->op, random_ops) || (nd->domain && nd->domain[0] && strcmp(nd->domain, "ai.onnx"));
+    bool opaque = xn->n_outer > 0 || pl_op_listed(xn->op, pl_random_ops) || (nd->domain && nd->domain[0] && strcmp(nd->domain, "ai.onnx"));
     if (opaque) k = PL_VB_MIXED;
     else if (k == PL_VB_BATCH) k = keeps_samples(&c) ? PL_VB_BATCH : PL_VB_MIXED;
     /* fused post-ops: a residual of the same shape, or a broadcast operand */

@@ -4,6 +4,11 @@
 
 #include "cpu.h"
 
+/* Whether op is one of list's names (NULL-terminated). */
+bool pl_op_listed(const char *op, const char *const *list);
+/* Ops whose outputs differ between runs on the same inputs (NULL-terminated). */
+extern const char *const pl_random_ops[];
+
 enum { PL_VB_UNSET = 0, PL_VB_CONST = 1, PL_VB_BATCH = 2, PL_VB_MIXED = 3 };
 
 /* Classifies xn's outputs in cls[] (one per value) from its inputs' classes and the shapes of

@@ -148,9 +148,9 @@ pl_status pl_dnnl_create_sized(dnnl_primitive_desc_t *pd, pl_dnnl_pd_maker make_
                                dnnl_primitive_t *prim, bool *serial, const char *what) {
     *serial = false;
     int nt = omp_get_max_threads();
-    /* inside a parallel region (a batch slice) oneDNN runs on the calling thread alone, so
-     * the primitive must be made for one thread too: one made for a team waits at barriers
-     * for threads that never come (batch normalization does) */
+    /* inside a caller's parallel region oneDNN runs on the calling thread alone, so the
+     * primitive must be made for one thread too: one made for a team waits at barriers for
+     * threads that never come (batch normalization does) */
     if (nt > 1 && (omp_in_parallel() || pd_is_small(*pd))) {
         omp_set_num_threads(1);
         dnnl_primitive_desc_t one;
@@ -270,7 +270,7 @@ static pl_status cached_prim(const void *desc, size_t desc_len, const dnnl_memor
                              const char *what) {
     unsigned char key[3 * sizeof(dnnl_memory_desc_t) + 64];
     size_t len;
-    int nt = omp_in_parallel() ? 1 : omp_get_max_threads();
+    int nt = pl_dnnl_threads_now();
     if (desc) {
         if (desc_len + sizeof nt > sizeof key) return pl_err(PL_ERR_INTERNAL, "descriptor too large to cache");
         memcpy(key, desc, desc_len);
@@ -548,7 +548,7 @@ pl_status pl_dnnl_prim_create(pl_dnnl_prim *p, const void *op_desc, dnnl_primiti
         return pl_dnnl_check(ds, what);
     }
     pl_status st = pl_dnnl_create_sized(&pd, make_prim_pd, &c, &p->prim, &p->serial, what);
-    p->nthr = p->serial ? 1 : omp_get_max_threads();
+    p->nthr = p->serial ? 1 : pl_dnnl_threads_now();
     if (plain) dnnl_primitive_attr_destroy(plain);
     const dnnl_memory_desc_t *m;
     if ((m = dnnl_primitive_desc_query_md(pd, dnnl_query_src_md, 0))) p->src_md = *m;
