@@ -104,6 +104,18 @@ if /usr/bin/python3 -c "import json,sys; p=json.load(open(sys.argv[1]))['passes'
 else
     fail=$((fail + 1)); echo "FAIL: info --passes"; cat "$T/passes.json"
 fi
+# PL_TACTICS_OFF (comma-separated tactic names) takes tactics out of the choice; the
+# reference tactic cannot be taken out
+first=$(/usr/bin/python3 -c "import json,sys; print(json.load(open(sys.argv[1]))['passes']['nodes'][0]['tactic'])" "$T/passes.json")
+PL_TACTICS_OFF="nosuch,$first" "$PLASTER" info "$M/relu.onnx" --passes --json >"$T/passes_off.json"
+PL_TACTICS_OFF="$first,reference" "$PLASTER" info "$M/relu.onnx" --passes --json >"$T/passes_ref.json"
+if [ "$first" != reference ] &&
+   /usr/bin/python3 -c "import json,sys; t=json.load(open(sys.argv[1]))['passes']['nodes'][0]['tactic']; assert t not in (sys.argv[2],), t" "$T/passes_off.json" "$first" &&
+   /usr/bin/python3 -c "import json,sys; t=json.load(open(sys.argv[1]))['passes']['nodes'][0]['tactic']; assert t=='reference', t" "$T/passes_ref.json"; then
+    pass=$((pass + 1))
+else
+    fail=$((fail + 1)); echo "FAIL: PL_TACTICS_OFF ($first)"; cat "$T/passes_off.json" "$T/passes_ref.json"
+fi
 # model-local functions are inlined, with the caller's attribute values
 if "$PLASTER" run "$M/function.onnx" --input-dir "$M/function_in" --output-dir "$T/fn" --format npy --quiet &&
    /usr/bin/python3 -c "import numpy as np,sys; z=np.load(sys.argv[1]); assert np.allclose(z, [-0.4, 2.0]), z" "$T/fn/output_0.npy"; then

@@ -21,13 +21,27 @@ static double now_ns(void) {
 
 extern const pl_tactic *const pl_own_tactics[];
 
+/* Whether PL_TACTICS_OFF (a comma-separated list of tactic names, for experiments and A/B
+ * measurements) names t; the reference tactic cannot be turned off. */
+static bool tactic_off(const pl_tactic *t) {
+    const char *e = getenv("PL_TACTICS_OFF");
+    size_t n = strlen(t->name);
+    for (const char *p = e; p && *p;) {
+        const char *c = strchr(p, ',');
+        size_t len = c ? (size_t)(c - p) : strlen(p);
+        if (len == n && !strncmp(p, t->name, n)) return true;
+        p = c ? c + 1 : NULL;
+    }
+    return false;
+}
+
 int pl_tactics_for(const pl_xgraph *xg, const pl_xnode *xn, const pl_tactic **out, int cap) {
     int n = 0;
     for (int i = 0; pl_own_tactics[i] && n < cap; i++)
-        if (pl_own_tactics[i]->accepts(xg, xn)) out[n++] = pl_own_tactics[i];
+        if (pl_own_tactics[i]->accepts(xg, xn) && !tactic_off(pl_own_tactics[i])) out[n++] = pl_own_tactics[i];
 #ifdef PL_HAVE_DNNL
     for (int i = 0; !xg->no_dnnl && pl_dnnl_tactics[i] && n < cap; i++)
-        if (pl_dnnl_tactics[i]->accepts(xg, xn)) out[n++] = pl_dnnl_tactics[i];
+        if (pl_dnnl_tactics[i]->accepts(xg, xn) && !tactic_off(pl_dnnl_tactics[i])) out[n++] = pl_dnnl_tactics[i];
 #endif
     if (n < cap && pl_tactic_reference.accepts(xg, xn)) out[n++] = &pl_tactic_reference;
     return n;
