@@ -278,6 +278,16 @@ void pl_context_destroy(pl_context *ctx);
 pl_status pl_context_run(pl_context *ctx, int n_inputs, pl_tensor *const *inputs,
                          int n_outputs, pl_tensor **outputs);
 
+/* As pl_context_run, into output tensors the caller made and keeps (what ONNX Runtime calls
+ * I/O binding): outputs[i] non-NULL on entry must have output i's type and shape
+ * (pl_tensor_create); the query writes it, and a repeated query with the same shapes then
+ * allocates nothing for its outputs. A NULL entry is created as pl_context_run does. A bound
+ * tensor of another type or shape fails the query with an error naming the output (bound
+ * tensors then hold unspecified data; NULL entries stay NULL). Bound tensors must not share
+ * memory with the inputs or each other. */
+pl_status pl_context_run_into(pl_context *ctx, int n_inputs, pl_tensor *const *inputs, int n_outputs,
+                              pl_tensor **outputs);
+
 /* Memory of a cpu context's arena: the largest arena it has planned so far, and what the same
  * values would take without sharing memory between values whose lifetimes do not overlap
  * (both 0 before the first run, and for the reference backend, which plans none). */

@@ -1036,6 +1036,107 @@ static void test_batch_split(void **state) {
     }
 }
 
+/* pl_context_run_into on one engine of `backend`: outputs bound to the caller's tensors come
+ * back as given (same tensor, same memory) with the outputs pl_context_run computes, query
+ * after query (runs >= 2 on a cpu engine use the plan, and split the batch where the model
+ * allows); an unbound output beside bound ones is created; a tensor of the wrong shape fails
+ * naming the output; one that shares the input's memory is refused. */
+static void check_into(const pl_model *m, const char *backend, int threads, int n_in, pl_tensor *const *in) {
+    pl_build_options o = {.backend = backend, .threads = threads};
+    pl_engine *e = NULL;
+    assert_int_equal(pl_engine_build(m, &o, &e), PL_OK);
+    pl_context *ctx = NULL;
+    assert_int_equal(pl_context_create(e, &ctx), PL_OK);
+    int n_out = pl_model_output_count(m);
+    assert_true(n_out <= 8);
+    pl_tensor *want[8] = {0}, *bound[8] = {0}, *got[8] = {0};
+    void *mem[8];
+    for (int run = 0; run < 4; run++) {
+        if (pl_context_run(ctx, n_in, in, n_out, want) != PL_OK) fail_msg("%s run %d: %s", backend, run, pl_last_error());
+        for (int i = 0; i < n_out; i++) {
+            if (run == 0) {
+                assert_int_equal(pl_tensor_create(pl_tensor_dtype(want[i]), pl_tensor_rank(want[i]), pl_tensor_dims(want[i]), &bound[i]), PL_OK);
+                mem[i] = pl_tensor_data(bound[i]);
+            }
+            memset(pl_tensor_data(bound[i]), 0x7f, pl_tensor_nbytes(bound[i]));
+            got[i] = bound[i];
+        }
+        if (run == 3) got[n_out - 1] = NULL; /* the last one unbound */
+        if (pl_context_run_into(ctx, n_in, in, n_out, got) != PL_OK)
+            fail_msg("%s run_into %d: %s", backend, run, pl_last_error());
+        for (int i = 0; i < n_out; i++) {
+            if (run < 3 || i < n_out - 1) {
+                assert_ptr_equal(got[i], bound[i]);
+                assert_ptr_equal(pl_tensor_data(got[i]), mem[i]);
+            } else {
+                assert_non_null(got[i]);
+                assert_ptr_not_equal(got[i], bound[i]);
+            }
+            assert_int_equal(pl_tensor_nbytes(got[i]), pl_tensor_nbytes(want[i]));
+            assert_memory_equal(pl_tensor_data(got[i]), pl_tensor_data(want[i]), pl_tensor_nbytes(want[i]));
+            if (got[i] != bound[i]) pl_tensor_destroy(got[i]);
+            pl_tensor_destroy(want[i]);
+        }
+    }
+    /* a bound tensor one sample too long: the error names the output; NULL entries stay NULL */
+    int64_t d[8];
+    memcpy(d, pl_tensor_dims(bound[0]), (size_t)pl_tensor_rank(bound[0]) * sizeof *d);
+    d[0] += 1;
+    pl_tensor *wrong = NULL;
+    assert_int_equal(pl_tensor_create(pl_tensor_dtype(bound[0]), pl_tensor_rank(bound[0]), d, &wrong), PL_OK);
+    for (int i = 0; i < n_out; i++) got[i] = NULL;
+    got[0] = wrong;
+    assert_int_equal(pl_context_run_into(ctx, n_in, in, n_out, got), PL_ERR_INVALID);
+    assert_non_null(strstr(pl_last_error(), "output 0"));
+    assert_ptr_equal(got[0], wrong);
+    for (int i = 1; i < n_out; i++) assert_null(got[i]);
+    /* the input's own tensor as an output */
+    got[0] = in[0];
+    assert_int_equal(pl_context_run_into(ctx, n_in, in, 1, got), PL_ERR_INVALID);
+    assert_non_null(strstr(pl_last_error(), "shares memory with input 0"));
+    /* and the context still runs */
+    got[0] = bound[0];
+    assert_int_equal(pl_context_run_into(ctx, n_in, in, 1, got), PL_OK);
+    pl_tensor_destroy(wrong);
+    for (int i = 0; i < n_out; i++) pl_tensor_destroy(bound[i]);
+    pl_context_destroy(ctx);
+    pl_engine_destroy(e);
+}
+
+static void test_run_into(void **state) {
+    (void)state;
+    /* outputs in a oneDNN layout, from a reference kernel, listed twice, an input, an initializer */
+    mb *b = mb_new(13);
+    mb_input(b, "x", 4, X_DIMS);
+    mb_init(b, "w", 4, W_DIMS, 0.5f, 0);
+    mb_conv3(b, "conv", "x,w", "c");
+    mb_node(b, "Relu", "relu", "c", "y");
+    mb_node(b, "Sigmoid", "sig", "x", "s");
+    mb_output(b, "y");
+    mb_output(b, "s");
+    mb_output(b, "y");
+    mb_output(b, "x");
+    mb_output(b, "w");
+    mb_output(b, "c");
+    pl_model *m = mb_load(b);
+    pl_tensor *x = input_tensor(4, X_DIMS, 0);
+    check_into(m, "cpu", 1, 1, &x);
+    check_into(m, "cpu", 2, 1, &x);
+    check_into(m, "reference", 1, 1, &x);
+    pl_tensor_destroy(x);
+    pl_model_destroy(m);
+    /* a batch split into slices of 2 (forced), whose outputs are written slice by slice */
+    static const int64_t img[4] = {5, 3, 6, 6};
+    setenv("PL_BATCH_CHUNK", "2", 1);
+    m = classifier_model();
+    x = input_tensor(4, img, 1);
+    check_into(m, "cpu", 2, 1, &x);
+    unsetenv("PL_BATCH_CHUNK");
+    check_into(m, "cpu", 2, 1, &x);
+    pl_tensor_destroy(x);
+    pl_model_destroy(m);
+}
+
 static void test_batch_not_split_where_samples_mix(void **state) {
     (void)state;
     static const int64_t img[1][4] = {{5, 3, 6, 6}};
@@ -1141,6 +1242,7 @@ int main(void) {
         cmocka_unit_test(test_matmul_and_gemm_shapes),
         cmocka_unit_test(test_fixed_by_input_shapes),
         cmocka_unit_test(test_batch_split),
+        cmocka_unit_test(test_run_into),
         cmocka_unit_test(test_batch_not_split_where_samples_mix),
         cmocka_unit_test(test_batch_split_error),
         cmocka_unit_test(test_identity_dropout_eliminated),

@@ -149,6 +149,13 @@ void pl_cpu_engine_free(pl_cpu_engine *ce);
  * pl_exec_graph_hooked does for the reference executor. */
 pl_status pl_cpu_run(pl_cpu_engine *ce, void **ctx_state, pl_node_hook hook, void *user,
                      int n_inputs, pl_tensor *const *inputs, int n_outputs, pl_tensor **outputs);
+/* The same, into outputs the caller made: outputs[i] non-NULL on entry is a tensor of output
+ * i's type and shape that the run writes (where possible the graph computes the value in it
+ * directly; a value in a oneDNN layout goes through a buffer the context keeps), NULL is
+ * created as pl_cpu_run does. A bound tensor of another type or shape fails the run, naming
+ * the output; after a failure bound tensors hold unspecified data. */
+pl_status pl_cpu_run_into(pl_cpu_engine *ce, void **ctx_state, pl_node_hook hook, void *user, int n_inputs,
+                          pl_tensor *const *inputs, int n_outputs, pl_tensor **outputs);
 /* The same; `timing` times every candidate tactic of each node and keeps the fastest. */
 pl_status pl_cpu_run_ex(pl_cpu_engine *ce, void **ctx_state, pl_node_hook hook, void *user,
                         bool timing, int n_inputs, pl_tensor *const *inputs, int n_outputs,

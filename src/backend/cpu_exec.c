@@ -77,6 +77,11 @@ typedef struct ctx_state {
     pl_tensor **sub_vin;    /* n_sub * sub_in */
     pl_tensor **sub_vout;   /* n_sub * sub_out */
     int64_t last_chunk;     /* samples per slice of the last run; 0: it ran whole */
+    /* per graph output: memory for a bound output computed in a oneDNN layout (reordered into
+     * the caller's tensor at the end), kept between runs */
+    int n_obuf;
+    void **obuf;
+    size_t *ocap;
     int last_skipped;       /* nodes the last run took from its plan's fixed values */
 } ctx_state;
 
@@ -109,6 +114,33 @@ static double now_ns(void) {
 /* Set on a thread while it runs batch slices (run_split): each slice's graph runs on that
  * thread alone, with OpenMP's thread count 1 there. */
 static _Thread_local bool tl_slice;
+
+/* The caller's output tensors of the top-level run in progress on this thread
+ * (pl_cpu_run_into; NULL entries: unbound), never seen by batch slices. */
+static _Thread_local pl_tensor *const *tl_bind;
+static _Thread_local int tl_n_bind;
+
+/* The tensor bound to graph output value v (its first listing), or NULL; *oi its index. */
+static pl_tensor *bound_for(const pl_xgraph *xg, int v, int *oi) {
+    if (!tl_bind || tl_slice) return NULL;
+    for (int i = 0; i < tl_n_bind; i++)
+        if (xg->g->outputs[i] == v) {
+            if (oi) *oi = i;
+            return tl_bind[i];
+        }
+    return NULL;
+}
+
+static pl_tensor *bound_at(int i) { return tl_bind && !tl_slice && i < tl_n_bind ? tl_bind[i] : NULL; }
+
+/* Outputs back to what the caller gave: unbound ones destroyed and NULL, bound ones the
+ * caller's tensors (content unspecified after a failure). */
+static void drop_outputs(pl_tensor **outputs, int n) {
+    for (int i = 0; i < n; i++) {
+        if (outputs[i] != bound_at(i)) pl_tensor_destroy(outputs[i]);
+        outputs[i] = bound_at(i);
+    }
+}
 
 int pl_xrun_threads(const pl_xrun *r) {
     if (tl_slice) return 1;
@@ -167,14 +199,64 @@ static void slot_clear(pl_xrun *r, int v) {
     r->vals[v] = NULL;
 }
 
+/* Memory for graph output value ov bound to a caller's tensor: the tensor's own when the
+ * value is plain and of its type and shape, else (a oneDNN layout) the context's kept buffer
+ * for that output; NULL when unbound or neither fits. */
+static void *bound_mem(pl_xrun *r, int ov, bool plain, pl_dtype dt, int rank, const int64_t *dims, size_t bytes) {
+    int oi = -1;
+    pl_tensor *b = ov >= 0 ? bound_for(r->xg, ov, &oi) : NULL;
+    if (!b) return NULL;
+    if (plain) {
+        bool same = b->kind == PL_KIND_TENSOR && b->dtype == dt && b->rank == rank && b->data &&
+                    (!rank || !memcmp(b->dims, dims, (size_t)rank * sizeof *dims)) && bytes <= b->nbytes;
+        return same ? b->data : NULL;
+    }
+    ctx_state *cs = r->cs;
+    if (oi >= cs->n_obuf) {
+        int n = r->xg->g->n_outputs;
+        void **ob = calloc((size_t)n, sizeof *ob);
+        size_t *oc = calloc((size_t)n, sizeof *oc);
+        if (!ob || !oc) {
+            free(ob);
+            free(oc);
+            return NULL;
+        }
+        for (int i = 0; i < cs->n_obuf; i++) {
+            ob[i] = cs->obuf[i];
+            oc[i] = cs->ocap[i];
+        }
+        free(cs->obuf);
+        free(cs->ocap);
+        cs->obuf = ob;
+        cs->ocap = oc;
+        cs->n_obuf = n;
+    }
+    if (cs->ocap[oi] < bytes) {
+        free(cs->obuf[oi]);
+        cs->obuf[oi] = aligned_alloc(64, (bytes + 63) / 64 * 64);
+        cs->ocap[oi] = cs->obuf[oi] ? bytes : 0;
+    }
+    return cs->obuf[oi];
+}
+
 /* A header over planned or malloc'ed memory for key k (k < 0: not planned, e.g. outputs; a
- * malloc'ed header the caller may keep). Keys of values use the context's own headers. */
-static pl_status new_value(pl_xrun *r, int k, pl_dtype dt, int rank, const int64_t *dims,
+ * malloc'ed header the caller may keep). Keys of values use the context's own headers. A
+ * graph output ov (k < 0) bound to a caller's tensor takes its memory (bound_mem; `plain`:
+ * the value is in plain layout). */
+static pl_status new_value(pl_xrun *r, int k, int ov, bool plain, pl_dtype dt, int rank, const int64_t *dims,
                            size_t bytes, pl_tensor **out, bool *embedded) {
     *embedded = false;
     pl_tensor *t;
     if (k < 0) {
         PL_TRY(pl_tensor_view(dt, rank, dims, NULL, &t));
+        if (bytes < t->nbytes) bytes = t->nbytes;
+        void *bm = bound_mem(r, ov, plain, dt, rank, dims, bytes);
+        if (bm) {
+            t->data = bm;
+            t->owns_data = false;
+            *out = t;
+            return PL_OK;
+        }
     } else {
         int nv = r->xg->n_values;
         t = &r->cs->hdrs[k];
@@ -230,7 +312,7 @@ pl_status pl_xrun_value(pl_xrun *r, int v, const pl_tensor **t) {
         pl_tensor *p;
         bool emb;
         int k = is_out(r, v) ? -1 : v + r->xg->n_values;
-        PL_TRY(new_value(r, k, s->t->dtype, s->t->rank, s->t->dims, 0, &p, &emb));
+        PL_TRY(new_value(r, k, k < 0 ? v : -1, true, s->t->dtype, s->t->rank, s->t->dims, 0, &p, &emb));
         dnnl_memory_desc_t pmd;
         pl_status st = pl_dnnl_plain_md(p->dtype, p->rank, p->dims, &pmd);
         if (st == PL_OK) st = pl_dnnl_reorder(r, &r->cs->mds[v], s->t->data, &pmd, p->data);
@@ -274,7 +356,7 @@ pl_status pl_xrun_out(pl_xrun *r, const pl_xnode *xn, int i, pl_dtype dt, int ra
     pl_tensor *n;
     bool emb;
     if (v < 0) return pl_err(PL_ERR_INTERNAL, "output %d of node '%s' is omitted", i, xn->node->name);
-    PL_TRY(new_value(r, is_out(r, v) ? -1 : v, dt, rank, dims, 0, &n, &emb));
+    PL_TRY(new_value(r, is_out(r, v) ? -1 : v, is_out(r, v) ? v : -1, true, dt, rank, dims, 0, &n, &emb));
     set_output(r, v, n, false, emb);
     *t = n;
     return PL_OK;
@@ -303,7 +385,8 @@ pl_status pl_xrun_dnnl_out(pl_xrun *r, const pl_xnode *xn, int i, const dnnl_mem
     bool plain = pl_dnnl_md_is_plain(md);
     pl_tensor *n;
     bool emb;
-    PL_TRY(new_value(r, is_out(r, v) ? -1 : v, dt, rank, dims, dnnl_memory_desc_get_size(md), &n, &emb));
+    PL_TRY(new_value(r, is_out(r, v) ? -1 : v, is_out(r, v) ? v : -1, plain, dt, rank, dims,
+                     dnnl_memory_desc_get_size(md), &n, &emb));
     set_output(r, v, n, !plain, emb);
     r->cs->mds[v] = *md;
     *data = n->data;
@@ -664,6 +747,9 @@ void pl_cpu_ctx_state_free(void *state) {
     free(cs->mds);
 #endif
     for (int i = 0; i < 4; i++) free(cs->scratch[i]);
+    for (int i = 0; i < cs->n_obuf; i++) free(cs->obuf[i]);
+    free(cs->obuf);
+    free(cs->ocap);
 #ifdef PL_HAVE_DNNL
     if (cs->stream) dnnl_stream_destroy(cs->stream);
 #endif
@@ -836,6 +922,7 @@ typedef struct split_job {
     int n_inputs, n_outputs;
     pl_tensor *const *inputs;
     pl_tensor **outputs;
+    pl_tensor *const *bound; /* the caller's output tensors (pl_cpu_run_into), entries NULL when unbound */
     int64_t slices;
     atomic_llong next;   /* the next slice to take */
     atomic_int failed;   /* 1: a slice's run failed; 2: an output without the slice's samples */
@@ -888,15 +975,18 @@ static void split_slice(split_job *j, int w, int64_t lo, int64_t cnt) {
                     dims[0] = j->n;
                     if (pl_tensor_alloc(t->dtype, t->rank, dims, &j->outputs[o]) == PL_OK) full = j->outputs[o];
                     else split_fail(j, 1);
-                } else if (full->dtype != t->dtype || full->rank != t->rank ||
+                } else if (full->kind != PL_KIND_TENSOR || full->dtype != t->dtype || full->rank != t->rank ||
+                           full->dims[0] != j->n ||
                            memcmp(full->dims + 1, t->dims + 1, (size_t)(t->rank - 1) * sizeof *t->dims)) {
+                    /* a caller's tensor of another shape: the whole run reports it */
+                    if (full == j->bound[o]) split_fail(j, 3);
                     full = NULL;
                     ok = false;
                 }
             }
             pthread_mutex_unlock(&j->out_lock);
         }
-        if (!ok) split_fail(j, 2);
+        if (!ok) split_fail(j, 2); /* the first failure stands: 3 above when bound */
         if (full) memcpy((char *)full->data + full->nbytes / (size_t)j->n * (size_t)lo, t->data, t->nbytes);
         pl_tensor_destroy(t);
         vout[o] = NULL;
@@ -971,8 +1061,12 @@ static pl_status run_split(pl_cpu_engine *ce, ctx_state *cs, arena_plan *p, int 
             return pl_err(PL_ERR_NOMEM, "out of memory");
         }
     }
+    pl_tensor *bound[64] = {0};
+    for (int i = 0; i < n_outputs && i < 64; i++) bound[i] = bound_at(i);
+    if (n_outputs > 64) return PL_OK; /* run whole */
+    drop_outputs(outputs, n_outputs);
     split_job j = {.ce = ce, .cs = cs, .n = n, .chunk = chunk, .n_inputs = n_inputs, .n_outputs = n_outputs,
-                   .inputs = inputs, .outputs = outputs, .slices = slices};
+                   .inputs = inputs, .outputs = outputs, .bound = bound, .slices = slices};
     atomic_init(&j.next, 0);
     atomic_init(&j.failed, 0);
     pthread_mutex_init(&j.out_lock, NULL);
@@ -993,10 +1087,7 @@ static pl_status run_split(pl_cpu_engine *ce, ctx_state *cs, arena_plan *p, int 
         cs->last_chunk = chunk;
         return PL_OK;
     }
-    for (int i = 0; i < n_outputs; i++) {
-        pl_tensor_destroy(outputs[i]);
-        outputs[i] = NULL;
-    }
+    drop_outputs(outputs, n_outputs);
     if (failed == 2) /* the analysis was wrong about this graph: run it whole from now on */
         p->split_chunk = 0;
     /* a slice failed (bad data in one sample): the caller runs the query whole, which reports
@@ -1044,10 +1135,7 @@ static pl_status tune_split(pl_cpu_engine *ce, void **ctx_state_p, arena_plan *p
         free_subs(cs, p);
         best_ns[c] = 1e300;
         for (int rep = 0; rep < 3 && st == PL_OK; rep++) {
-            for (int i = 0; i < n_outputs; i++) {
-                pl_tensor_destroy(outputs[i]);
-                outputs[i] = NULL;
-            }
+            drop_outputs(outputs, n_outputs);
             double t0 = now_ns();
             bool done = true;
             if (cand[c] == 0) {
@@ -1084,6 +1172,19 @@ static pl_status tune_split(pl_cpu_engine *ce, void **ctx_state_p, arena_plan *p
         p->mem = NULL;
     }
     return PL_OK;
+}
+
+pl_status pl_cpu_run_into(pl_cpu_engine *ce, void **ctx_state_p, pl_node_hook hook, void *user, int n_inputs,
+                          pl_tensor *const *inputs, int n_outputs, pl_tensor **outputs) {
+    pl_tensor *bind[64];
+    if (n_outputs > 64) return pl_err(PL_ERR_UNSUPPORTED, "binding more than 64 outputs");
+    for (int i = 0; i < n_outputs; i++) bind[i] = outputs[i];
+    tl_bind = bind;
+    tl_n_bind = n_outputs;
+    pl_status st = run_graph(ce, ctx_state_p, hook, user, false, false, n_inputs, inputs, n_outputs, outputs);
+    tl_bind = NULL;
+    tl_n_bind = 0;
+    return st;
 }
 
 pl_status pl_cpu_run_ex(pl_cpu_engine *ce, void **ctx_state_p, pl_node_hook hook, void *user,
@@ -1179,11 +1280,35 @@ static pl_status run_node(pl_xrun *r, pl_xnode *xn) {
     return r->fx ? note_fixed(r, xn) : PL_OK;
 }
 
+static void describe(const pl_tensor *t, char *buf, size_t cap) {
+    int n = snprintf(buf, cap, "%s[", t->kind == PL_KIND_TENSOR ? pl_dtype_name(t->dtype) : "non-tensor");
+    for (int d = 0; d < t->rank && n > 0 && (size_t)n < cap; d++)
+        n += snprintf(buf + n, cap - (size_t)n, "%s%lld", d ? "," : "", (long long)t->dims[d]);
+    if (n > 0 && (size_t)n < cap) snprintf(buf + n, cap - (size_t)n, "]");
+}
+
+/* The value `src` of graph output i into the caller's tensor b bound to it (nothing to do
+ * when it was computed there); an error naming the output when their types or shapes differ. */
+static pl_status copy_into(pl_tensor *b, const pl_tensor *src, int i, const char *name) {
+    char want[160], got[160];
+    if (src->kind != PL_KIND_TENSOR || b->kind != PL_KIND_TENSOR)
+        return pl_err(PL_ERR_INVALID, "output %d '%s': only tensor outputs can be bound", i, name);
+    if (b->dtype != src->dtype || b->rank != src->rank ||
+        (src->rank && memcmp(b->dims, src->dims, (size_t)src->rank * sizeof *src->dims))) {
+        describe(b, want, sizeof want);
+        describe(src, got, sizeof got);
+        return pl_err(PL_ERR_INVALID, "output %d '%s': the tensor bound to it is %s, the model produced %s", i, name,
+                      want, got);
+    }
+    if (b->data != src->data && src->nbytes) memcpy(b->data, src->data, src->nbytes);
+    return PL_OK;
+}
+
 static pl_status run_graph(pl_cpu_engine *ce, void **ctx_state_p, pl_node_hook hook, void *user, bool timing,
                            bool whole, int n_inputs, pl_tensor *const *inputs, int n_outputs, pl_tensor **outputs) {
     const pl_xgraph *xg = ce->xg;
     const pl_graph *g = xg->g;
-    for (int i = 0; i < n_outputs; i++) outputs[i] = NULL;
+    for (int i = 0; i < n_outputs; i++) outputs[i] = bound_at(i);
     if (n_outputs > g->n_outputs)
         return pl_err(PL_ERR_INVALID, "the model has %d outputs, %d asked for", g->n_outputs, n_outputs);
     ctx_state *cs = *ctx_state_p;
@@ -1298,8 +1423,9 @@ static pl_status run_graph(pl_cpu_engine *ce, void **ctx_state_p, pl_node_hook h
         /* the same value listed again: a copy of the first (which may have taken the value) */
         int first = 0;
         while (first < i && g->outputs[first] != v) first++;
+        pl_tensor *b = bound_at(i);
         if (first < i) {
-            st = pl_tensor_clone(outputs[first], &outputs[i]);
+            st = b ? copy_into(b, outputs[first], i, g->values[v].name) : pl_tensor_clone(outputs[first], &outputs[i]);
             if (st != PL_OK) break;
             continue;
         }
@@ -1311,7 +1437,9 @@ static pl_status run_graph(pl_cpu_engine *ce, void **ctx_state_p, pl_node_hook h
         st = pl_xrun_value(&r, v, &plain);
         if (st != PL_OK) break;
         bool take = s->owned && !s->embedded && !s->blocked && plain == s->t && plain->owns_data;
-        if (take) {
+        if (b) {
+            st = copy_into(b, plain, i, g->values[v].name); /* nothing to copy when computed in place */
+        } else if (take) {
             outputs[i] = s->t;
             s->owned = false;
             s->t = NULL;
@@ -1340,11 +1468,7 @@ static pl_status run_graph(pl_cpu_engine *ce, void **ctx_state_p, pl_node_hook h
             plan_free(p);
         }
     }
-    if (st != PL_OK)
-        for (int i = 0; i < n_outputs; i++) {
-            pl_tensor_destroy(outputs[i]);
-            outputs[i] = NULL;
-        }
+    if (st != PL_OK) drop_outputs(outputs, n_outputs);
     free(r.rec_size);
     free(r.rec_def);
     free(r.rec_last);

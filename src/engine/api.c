@@ -259,10 +259,68 @@ static pl_status check_input(const pl_value *v, int index, const pl_tensor *t, c
     return PL_OK;
 }
 
+static pl_status context_run(pl_context *ctx, int n_inputs, pl_tensor *const *inputs, int n_outputs,
+                             pl_tensor **outputs, bool into);
+
 pl_status pl_context_run(pl_context *ctx, int n_inputs, pl_tensor *const *inputs, int n_outputs,
                          pl_tensor **outputs) {
     pl_err_clear();
     for (int i = 0; i < n_outputs; i++) outputs[i] = NULL;
+    return context_run(ctx, n_inputs, inputs, n_outputs, outputs, false);
+}
+
+static bool overlaps(const pl_tensor *a, const pl_tensor *b) {
+    if (!a->data || !b->data || !a->nbytes || !b->nbytes) return false;
+    const char *pa = a->data, *pb = b->data;
+    return pa < pb + b->nbytes && pb < pa + a->nbytes;
+}
+
+pl_status pl_context_run_into(pl_context *ctx, int n_inputs, pl_tensor *const *inputs, int n_outputs,
+                              pl_tensor **outputs) {
+    pl_err_clear();
+    if (n_outputs < 0 || n_outputs > ctx->engine->model->graph->n_outputs)
+        return pl_err(PL_ERR_INVALID, "the model has %d outputs, %d asked for", ctx->engine->model->graph->n_outputs,
+                      n_outputs);
+    for (int i = 0; i < n_outputs; i++) {
+        const pl_tensor *b = outputs[i];
+        if (!b) continue;
+        if (b->kind != PL_KIND_TENSOR || (b->numel && !b->data))
+            return pl_err(PL_ERR_INVALID, "output %d: the tensor bound to it is not a tensor with data", i);
+        for (int k = 0; k < n_inputs; k++)
+            if (inputs[k] && overlaps(b, inputs[k]))
+                return pl_err(PL_ERR_INVALID, "output %d: the tensor bound to it shares memory with input %d", i, k);
+        for (int k = 0; k < i; k++)
+            if (outputs[k] && overlaps(b, outputs[k]))
+                return pl_err(PL_ERR_INVALID, "output %d: the tensor bound to it shares memory with output %d", i, k);
+    }
+    return context_run(ctx, n_inputs, inputs, n_outputs, outputs, true);
+}
+
+/* The reference backend computes fresh outputs; bound ones are copied in. */
+static pl_status copy_bound(const pl_graph *g, int n_outputs, pl_tensor *const *bind, pl_tensor **outputs) {
+    pl_status st = PL_OK;
+    for (int i = 0; i < n_outputs; i++) {
+        if (!bind[i]) continue;
+        pl_tensor *t = outputs[i], *b = bind[i];
+        if (st == PL_OK && (t->kind != PL_KIND_TENSOR || t->dtype != b->dtype || t->rank != b->rank ||
+                            (t->rank && memcmp(t->dims, b->dims, (size_t)t->rank * sizeof *t->dims))))
+            st = pl_err(PL_ERR_INVALID, "output %d '%s': the tensor bound to it has another type or shape than the model's output",
+                        i, g->values[g->outputs[i]].name);
+        else if (st == PL_OK && t->nbytes)
+            memcpy(b->data, t->data, t->nbytes);
+        pl_tensor_destroy(t);
+        outputs[i] = b;
+    }
+    for (int i = 0; st != PL_OK && i < n_outputs; i++)
+        if (!bind[i]) {
+            pl_tensor_destroy(outputs[i]);
+            outputs[i] = NULL;
+        }
+    return st;
+}
+
+static pl_status context_run(pl_context *ctx, int n_inputs, pl_tensor *const *inputs, int n_outputs,
+                             pl_tensor **outputs, bool into) {
     const pl_model *m = ctx->engine->model;
     const pl_graph *g = m->graph;
     if (n_inputs != m->n_real_inputs)
@@ -281,11 +339,25 @@ pl_status pl_context_run(pl_context *ctx, int n_inputs, pl_tensor *const *inputs
         const pl_value *v = &g->values[g->inputs[i]];
         bound[i] = v->init ? v->init : inputs[k++];
     }
-    pl_status st = ctx->engine->cpu
-                       ? pl_cpu_run(ctx->engine->cpu, &ctx->cpu_state, ctx->hook, ctx->hook_user, g->n_inputs,
-                                    bound, n_outputs, outputs)
-                       : pl_exec_graph_hooked(g, NULL, ctx->hook, ctx->hook_user, g->n_inputs, bound,
-                                              n_outputs, outputs);
+    pl_status st;
+    if (ctx->engine->cpu && into) {
+        st = pl_cpu_run_into(ctx->engine->cpu, &ctx->cpu_state, ctx->hook, ctx->hook_user, g->n_inputs, bound,
+                             n_outputs, outputs);
+    } else if (ctx->engine->cpu) {
+        st = pl_cpu_run(ctx->engine->cpu, &ctx->cpu_state, ctx->hook, ctx->hook_user, g->n_inputs, bound, n_outputs,
+                        outputs);
+    } else {
+        pl_tensor *bind[64] = {0};
+        if (into && n_outputs > 64) {
+            free(bound);
+            return pl_err(PL_ERR_UNSUPPORTED, "binding more than 64 outputs");
+        }
+        for (int i = 0; into && i < n_outputs; i++) bind[i] = outputs[i];
+        st = pl_exec_graph_hooked(g, NULL, ctx->hook, ctx->hook_user, g->n_inputs, bound, n_outputs, outputs);
+        if (st == PL_OK && into) st = copy_bound(g, n_outputs, bind, outputs);
+        else if (st != PL_OK && into)
+            for (int i = 0; i < n_outputs; i++) outputs[i] = bind[i];
+    }
     free(bound);
     return st;
 }

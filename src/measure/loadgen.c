@@ -128,10 +128,25 @@ static void profile_hook(void *user, int node_index, const pl_node *node,
 }
 
 pl_status pl_lg_infer(pl_lg *b, int stream) {
+    pl_lg_stream *s = &b->streams[stream];
     pl_tensor *outs[64] = {NULL};
     int n_out = b->n_out < 64 ? b->n_out : 64;
-    pl_status st = pl_context_run(b->streams[stream].ctx, b->n_in, b->inputs, n_out, outs);
-    for (int i = 0; i < n_out; i++) pl_tensor_destroy(outs[i]);
+    if (!s->kept) {
+        s->kept = calloc(n_out ? (size_t)n_out : 1, sizeof *s->kept);
+        if (!s->kept) return pl_err(PL_ERR_NOMEM, "out of memory");
+        s->n_kept = n_out;
+    }
+    for (int i = 0; i < n_out; i++) outs[i] = s->kept[i];
+    pl_status st = pl_context_run_into(s->ctx, b->n_in, b->inputs, n_out, outs);
+    for (int i = 0; i < n_out; i++) {
+        if (st == PL_OK && outs[i] && outs[i]->kind == PL_KIND_TENSOR) {
+            s->kept[i] = outs[i]; /* bound again next query */
+            continue;
+        }
+        if (outs[i] != s->kept[i]) pl_tensor_destroy(outs[i]);
+        pl_tensor_destroy(s->kept[i]);
+        s->kept[i] = NULL;
+    }
     return st;
 }
 
@@ -141,6 +156,8 @@ static void lg_free(pl_lg *b) {
     if (b->streams)
         for (int i = 0; i < b->n_streams; i++) {
             pl_context_destroy(b->streams[i].ctx);
+            for (int k = 0; b->streams[i].kept && k < b->streams[i].n_kept; k++) pl_tensor_destroy(b->streams[i].kept[k]);
+            free(b->streams[i].kept);
             free(b->streams[i].node_ns);
             free(b->streams[i].node_calls);
         }
