@@ -1137,6 +1137,60 @@ static void test_run_into(void **state) {
     pl_model_destroy(m);
 }
 
+/* Reshape, Squeeze, Unsqueeze and Flatten take over their input's memory when they are its
+ * last reader (the arena then holds one tensor where it held two) and copy it when the input
+ * is read later, is a graph input or is an output; every way agrees with the reference, query
+ * after query (the later ones run on the plan, whose lifetimes the aliases extend). */
+static void test_views_share_memory(void **state) {
+    (void)state;
+    static const int64_t xd[3] = {2, 3, 40};
+    mb *b = mb_new(13);
+    mb_input(b, "x", 3, xd);
+    mb_init_i64(b, "shape", 2, (const int64_t[2]){6, 40});
+    mb_init_i64(b, "ax0", 1, (const int64_t[1]){0});
+    mb_node(b, "Exp", "exp", "x", "e");             /* a value the graph owns */
+    mb_node(b, "Reshape", "reshape", "e,shape", "r"); /* e's last reader: aliases e */
+    mb_node(b, "Unsqueeze", "unsq", "r,ax0", "u");   /* aliases again */
+    mb_node(b, "Neg", "neg", "x", "n");              /* values computed while u is alive */
+    mb_node(b, "Sigmoid", "sig", "n", "g");
+    mb_node(b, "Squeeze", "sq", "u,ax0", "q");
+    mb_node(b, "Add", "add", "q,g2", "y");
+    mb_attr_int(b, mb_node(b, "Flatten", "flat", "g", "g2"), "axis", 2); /* g is read again below: copied */
+    mb_node(b, "Flatten", "flat_x", "x", "fx");      /* a graph input: copied */
+    mb_node(b, "Abs", "abs", "g", "y2");
+    mb_output(b, "y");
+    mb_output(b, "y2");
+    mb_output(b, "fx");
+    /* node order: g2 must be computed before add */
+    Onnx__NodeProto tmp = b->nodes[6];
+    b->nodes[6] = b->nodes[7];
+    b->nodes[7] = tmp;
+    pl_model *m = mb_load(b);
+    pl_tensor *x = input_tensor(3, xd, 0.3f);
+    pl_engine *re = build(m, "reference"), *ce = build(m, "cpu");
+    pl_context *ctx = NULL;
+    assert_int_equal(pl_context_create(ce, &ctx), PL_OK);
+    for (int run = 0; run < 3; run++) {
+        pl_tensor *want[3] = {0}, *got[3] = {0};
+        assert_int_equal(run_on(re, 1, &x, 3, want), PL_OK);
+        if (pl_context_run(ctx, 1, &x, 3, got) != PL_OK) fail_msg("run %d: %s", run, pl_last_error());
+        for (int i = 0; i < 3; i++) {
+            assert_close(want[i], got[i]);
+            pl_tensor_destroy(want[i]);
+            pl_tensor_destroy(got[i]);
+        }
+    }
+    /* e, n, g and g2 take memory (240 floats each); r, u and q are e's memory */
+    size_t arena = 0, unshared = 0;
+    pl_context_memory(ctx, &arena, &unshared);
+    assert_int_equal(unshared, 4 * 240 * sizeof(float));
+    pl_context_destroy(ctx);
+    pl_engine_destroy(ce);
+    pl_engine_destroy(re);
+    pl_tensor_destroy(x);
+    pl_model_destroy(m);
+}
+
 static void test_batch_not_split_where_samples_mix(void **state) {
     (void)state;
     static const int64_t img[1][4] = {{5, 3, 6, 6}};
@@ -1243,6 +1297,7 @@ int main(void) {
         cmocka_unit_test(test_fixed_by_input_shapes),
         cmocka_unit_test(test_batch_split),
         cmocka_unit_test(test_run_into),
+        cmocka_unit_test(test_views_share_memory),
         cmocka_unit_test(test_batch_not_split_where_samples_mix),
         cmocka_unit_test(test_batch_split_error),
         cmocka_unit_test(test_identity_dropout_eliminated),

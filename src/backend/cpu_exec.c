@@ -455,6 +455,40 @@ void *pl_xrun_scratch(pl_xrun *r, int slot, size_t bytes) {
 
 static bool ref_accepts(const pl_xgraph *xg, const pl_xnode *xn) { return xn->node->schema != NULL; }
 
+/* Reshape, Flatten, Squeeze, Unsqueeze: the same data under another shape. */
+static bool is_view_op(const pl_xnode *xn) {
+    static const char *const ops[] = {"Reshape", "Flatten", "Squeeze", "Unsqueeze", NULL};
+    return !xn->node->domain[0] && xn->n_out == 1 && xn->out[0] >= 0 && !xn->n_post && pl_op_listed(xn->op, ops);
+}
+
+/* Sets output 0 of a view op to input 0's data x under shape (rank, dims): input 0's memory
+ * itself when this node is its last reader and owns it (plain, not a graph output, not while
+ * tactics are timed, as pl_xrun_dnnl_out_reuse does for oneDNN), else a copy in the run's
+ * memory. */
+static pl_status view_out(pl_xrun *r, const pl_xnode *xn, const pl_tensor *x, int rank, const int64_t *dims) {
+    int v = xn->out[0], xv = xn->in[0];
+    xslot *s = &r->slots[xv];
+    if (!is_out(r, v) && !r->timing && s->t == x && s->owned && !s->moved && !s->blocked && s->uses == 1 &&
+        x->kind == PL_KIND_TENSOR && pl_xgraph_readers(r->xg, v) > 0) {
+        pl_tensor *t = s->t;
+        bool emb = s->embedded;
+        s->owned = false;
+        s->moved = true;
+        t->rank = rank;
+        for (int d = 0; d < PL_MAX_RANK; d++) t->dims[d] = d < rank ? dims[d] : 0;
+        set_output(r, v, t, false, emb);
+        if (!r->plan && r->rec_alias) {
+            r->rec_alias[v] = xv;
+            r->rec_def[v] = r->rec_last[v] = r->step;
+        }
+        return PL_OK;
+    }
+    pl_tensor *t;
+    PL_TRY(pl_xrun_out(r, xn, 0, x->dtype, rank, dims, &t));
+    if (x->nbytes) memcpy(t->data, x->data, x->nbytes);
+    return PL_OK;
+}
+
 static pl_status ref_run(pl_xrun *r, pl_xnode *xn) {
     const pl_node *node = xn->node;
     const pl_op_schema *s = node->schema;
@@ -498,10 +532,19 @@ static pl_status ref_run(pl_xrun *r, pl_xnode *xn) {
                          .frame = &r->frame,
                          .out_mem = mem,
                          .out_cap = cap};
+    int view_rank = -1;
+    int64_t view_dims[PL_MAX_RANK];
+    bool view = is_view_op(xn);
+    if (view) {
+        ctx.view_rank = &view_rank;
+        ctx.view_dims = view_dims;
+    }
     if (st == PL_OK) st = s->run(&ctx);
-    for (int i = 0; st == PL_OK && i < xn->n_out; i++)
+    bool viewed = st == PL_OK && view && view_rank >= 0; /* output 0 set by view_out */
+    if (viewed) st = view_out(r, xn, in[0], view_rank, view_dims);
+    for (int i = viewed ? 1 : 0; st == PL_OK && i < xn->n_out; i++)
         if (xn->out[i] >= 0 && !out[i]) st = pl_err(PL_ERR_INTERNAL, "output %d was not produced by the kernel", i);
-    for (int i = 0; i < xn->n_out && out; i++) {
+    for (int i = viewed ? 1 : 0; i < xn->n_out && out; i++) {
         int v = xn->out[i];
         if (st != PL_OK || v < 0 || pl_xgraph_readers(r->xg, v) == 0) {
             pl_tensor_destroy(out[i]);

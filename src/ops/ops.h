@@ -23,6 +23,11 @@ typedef struct pl_kernel_ctx {
      * output i a view of out_mem[i] when it is set and out_cap[i] bytes suffice. */
     void *const *out_mem;
     const size_t *out_cap;
+    /* Optional, for Reshape, Flatten, Squeeze and Unsqueeze: when set, the kernel validates
+     * its inputs and stores output 0's shape here instead of creating it (its data is input
+     * 0's, unchanged): the CPU backend then reuses input 0's memory where it may. */
+    int *view_rank;
+    int64_t *view_dims;
 } pl_kernel_ctx;
 
 typedef pl_status (*pl_kernel_fn)(pl_kernel_ctx *ctx);
