@@ -362,6 +362,25 @@ pl_status pl_xrun_out(pl_xrun *r, const pl_xnode *xn, int i, pl_dtype dt, int ra
     return PL_OK;
 }
 
+/* Value v, computed in place over value `from` (this node being its last reader, the run
+ * owning its memory): v takes over from's tensor, with shape (rank, dims), and the plan keeps
+ * from's memory alive until v's end. Returns v's tensor. */
+static pl_tensor *take_over(pl_xrun *r, int v, int from, int rank, const int64_t *dims, bool blocked) {
+    xslot *s = &r->slots[from];
+    pl_tensor *t = s->t;
+    bool emb = s->embedded;
+    s->owned = false;
+    s->moved = true;
+    t->rank = rank;
+    for (int d = 0; d < PL_MAX_RANK; d++) t->dims[d] = d < rank ? dims[d] : 0;
+    set_output(r, v, t, blocked, emb);
+    if (!r->plan && r->rec_alias) {
+        r->rec_alias[v] = from;
+        r->rec_def[v] = r->rec_last[v] = r->step;
+    }
+    return t;
+}
+
 #ifdef PL_HAVE_DNNL
 pl_status pl_xrun_dnnl_in(pl_xrun *r, const pl_xnode *xn, int i, dnnl_memory_desc_t *md,
                           void **data, const pl_tensor **logical) {
@@ -419,18 +438,8 @@ pl_status pl_xrun_dnnl_out_reuse(pl_xrun *r, const pl_xnode *xn, int i, const dn
             else ok = pl_dnnl_plain_md(s->t->dtype, s->t->rank, s->t->dims, &rmd) == PL_OK;
         }
         if (ok && dnnl_memory_desc_equal(&rmd, md)) {
-            pl_tensor *t = s->t;
-            bool emb = s->embedded;
-            s->owned = false;
-            s->moved = true;
-            t->rank = rank;
-            if (rank) memcpy(t->dims, dims, (size_t)rank * sizeof *dims);
-            set_output(r, v, t, !pl_dnnl_md_is_plain(md), emb);
+            pl_tensor *t = take_over(r, v, reuse, rank, dims, !pl_dnnl_md_is_plain(md));
             r->cs->mds[v] = *md;
-            if (!r->plan && r->rec_alias) {
-                r->rec_alias[v] = reuse;
-                r->rec_def[v] = r->rec_last[v] = r->step;
-            }
             *data = t->data;
             return PL_OK;
         }
@@ -470,17 +479,7 @@ static pl_status view_out(pl_xrun *r, const pl_xnode *xn, const pl_tensor *x, in
     xslot *s = &r->slots[xv];
     if (!is_out(r, v) && !r->timing && s->t == x && s->owned && !s->moved && !s->blocked && s->uses == 1 &&
         x->kind == PL_KIND_TENSOR && pl_xgraph_readers(r->xg, v) > 0) {
-        pl_tensor *t = s->t;
-        bool emb = s->embedded;
-        s->owned = false;
-        s->moved = true;
-        t->rank = rank;
-        for (int d = 0; d < PL_MAX_RANK; d++) t->dims[d] = d < rank ? dims[d] : 0;
-        set_output(r, v, t, false, emb);
-        if (!r->plan && r->rec_alias) {
-            r->rec_alias[v] = xv;
-            r->rec_def[v] = r->rec_last[v] = r->step;
-        }
+        take_over(r, v, xv, rank, dims, false);
         return PL_OK;
     }
     pl_tensor *t;
