@@ -267,22 +267,35 @@ def measure(a, runner, plaster_runners, model_dir, in_dir, threads):
 
 # ---- output check ----
 
-def check_outputs(a, np, plaster_runners, model, model_dir, in_dir, batch, out_dir, threads):
-    """Runs the input once through `plaster run` (reference) and every other runner, and compares each
-    output with plaster's (np.allclose, rtol 1e-3, atol 1e-4)."""
-    d = os.path.join(out_dir, "outputs", model)
-    os.makedirs(d, exist_ok=True)
+def output_check_commands(a, plaster_runners, model_dir, in_dir, d, threads, has_backend):
+    """The commands of the output check: "plaster" is the yardstick, plaster's reference backend
+    (`plaster run` defaults to the cpu backend, so it is named; a build without backends has only
+    the reference), "plaster-cpu" the cpu backend, then each peer, all on the same input."""
     onnx = os.path.join(model_dir, "model.onnx")
-    runs = {"plaster": [a["plaster"], "run", onnx, "--input-dir", in_dir, "--output-dir", os.path.join(d, "plaster"),
-                        "--format", "npy", "--quiet"]}
-    if "plaster-cpu" in plaster_runners and "--backend" in capture([a["plaster"], "run", "--help"]):
-        runs["plaster-cpu"] = runs["plaster"][:-4] + [os.path.join(d, "plaster-cpu"), "--format", "npy", "--quiet",
-                                                      "--backend", "cpu"]
+
+    def plaster_run(name, backend):
+        cmd = [a["plaster"], "run", onnx, "--input-dir", in_dir, "--output-dir", os.path.join(d, name),
+               "--format", "npy", "--quiet"]
+        return cmd + (["--backend", backend] if has_backend else [])
+
+    runs = {"plaster": plaster_run("plaster", "reference")}
+    if "plaster-cpu" in plaster_runners and has_backend:
+        runs["plaster-cpu"] = plaster_run("plaster-cpu", "cpu")
     for peer in PEERS:
         py = a["torch_python"] if peer == "torch" else sys.executable
         runs[peer] = [py, os.path.join(ROOT, "bench", "peer_runner.py"), "--runtime", peer, "--model-dir", model_dir,
                       "--input", os.path.join(in_dir, "input_0.npy"), "--threads", str(threads), "--once",
                       "--save-output", os.path.join(d, peer + ".npy")]
+    return runs
+
+
+def check_outputs(a, np, plaster_runners, model, model_dir, in_dir, batch, out_dir, threads):
+    """Runs the input once through `plaster run` (reference) and every other runner, and compares each
+    output with plaster's (np.allclose, rtol 1e-3, atol 1e-4)."""
+    d = os.path.join(out_dir, "outputs", model)
+    os.makedirs(d, exist_ok=True)
+    has_backend = "--backend" in capture([a["plaster"], "run", "--help"])
+    runs = output_check_commands(a, plaster_runners, model_dir, in_dir, d, threads, has_backend)
     outputs, checks = {}, []
     for name, cmd in runs.items():
         rc, out, err, _ = run_child(cmd, 1800)

@@ -9,6 +9,26 @@ import unittest
 
 sys.path.insert(0, os.path.join(os.path.dirname(os.path.abspath(__file__)), "..", "bench"))
 import peer_stats  # noqa: E402
+import peers  # noqa: E402
+
+
+class OutputCheckTest(unittest.TestCase):
+    """The output check compares every runner with plaster's reference backend: `plaster run`
+    defaults to the cpu backend, so the yardstick must name the reference (it once did not, and
+    the cpu backend was compared with itself)."""
+
+    def test_commands(self):
+        a = {"plaster": "build/plaster", "torch_python": "/usr/bin/python3"}
+        runs = peers.output_check_commands(a, {"plaster-cpu": []}, "m", "in", "out", 2, True)
+        ref, cpu = runs["plaster"], runs["plaster-cpu"]
+        self.assertEqual(ref[ref.index("--backend") + 1], "reference")
+        self.assertEqual(cpu[cpu.index("--backend") + 1], "cpu")
+        self.assertNotEqual(ref[ref.index("--output-dir") + 1], cpu[cpu.index("--output-dir") + 1])
+        for peer in peers.PEERS:
+            self.assertIn(peer, runs)
+        old = peers.output_check_commands(a, {"plaster": []}, "m", "in", "out", 2, False)
+        self.assertNotIn("--backend", old["plaster"])
+        self.assertNotIn("plaster-cpu", old)
 
 
 class PercentileTest(unittest.TestCase):
