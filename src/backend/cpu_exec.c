@@ -964,7 +964,7 @@ typedef struct split_job {
     int n_inputs, n_outputs;
     pl_tensor *const *inputs;
     pl_tensor **outputs;
-    pl_tensor *const *bound; /* the caller's output tensors (pl_cpu_run_into), entries NULL when unbound */
+    pl_tensor *const *bound; /* the caller's output tensors (pl_cpu_run_into; NULL, or entries NULL when unbound) */
     int64_t slices;
     atomic_llong next;   /* the next slice to take */
     atomic_int failed;   /* 1: a slice's run failed; 2: an output without the slice's samples */
@@ -1021,7 +1021,7 @@ static void split_slice(split_job *j, int w, int64_t lo, int64_t cnt) {
                            full->dims[0] != j->n ||
                            memcmp(full->dims + 1, t->dims + 1, (size_t)(t->rank - 1) * sizeof *t->dims)) {
                     /* a caller's tensor of another shape: the whole run reports it */
-                    if (full == j->bound[o]) split_fail(j, 3);
+                    if (j->bound && full == j->bound[o]) split_fail(j, 3);
                     full = NULL;
                     ok = false;
                 }
@@ -1103,12 +1103,9 @@ static pl_status run_split(pl_cpu_engine *ce, ctx_state *cs, arena_plan *p, int 
             return pl_err(PL_ERR_NOMEM, "out of memory");
         }
     }
-    pl_tensor *bound[64] = {0};
-    for (int i = 0; i < n_outputs && i < 64; i++) bound[i] = bound_at(i);
-    if (n_outputs > 64) return PL_OK; /* run whole */
-    drop_outputs(outputs, n_outputs);
+    drop_outputs(outputs, n_outputs); /* bound ones are the caller's tensors, filled slice by slice */
     split_job j = {.ce = ce, .cs = cs, .n = n, .chunk = chunk, .n_inputs = n_inputs, .n_outputs = n_outputs,
-                   .inputs = inputs, .outputs = outputs, .bound = bound, .slices = slices};
+                   .inputs = inputs, .outputs = outputs, .bound = tl_slice ? NULL : tl_bind, .slices = slices};
     atomic_init(&j.next, 0);
     atomic_init(&j.failed, 0);
     pthread_mutex_init(&j.out_lock, NULL);

@@ -281,9 +281,11 @@ pl_status pl_context_run_into(pl_context *ctx, int n_inputs, pl_tensor *const *i
     if (n_outputs < 0 || n_outputs > ctx->engine->model->graph->n_outputs)
         return pl_err(PL_ERR_INVALID, "the model has %d outputs, %d asked for", ctx->engine->model->graph->n_outputs,
                       n_outputs);
+    int n_bound = 0;
     for (int i = 0; i < n_outputs; i++) {
         const pl_tensor *b = outputs[i];
         if (!b) continue;
+        n_bound++;
         if (b->kind != PL_KIND_TENSOR || (b->numel && !b->data))
             return pl_err(PL_ERR_INVALID, "output %d: the tensor bound to it is not a tensor with data", i);
         for (int k = 0; k < n_inputs; k++)
@@ -293,7 +295,8 @@ pl_status pl_context_run_into(pl_context *ctx, int n_inputs, pl_tensor *const *i
             if (outputs[k] && overlaps(b, outputs[k]))
                 return pl_err(PL_ERR_INVALID, "output %d: the tensor bound to it shares memory with output %d", i, k);
     }
-    return context_run(ctx, n_inputs, inputs, n_outputs, outputs, true);
+    if (n_bound && n_outputs > 64) return pl_err(PL_ERR_UNSUPPORTED, "binding outputs of a model with more than 64 outputs");
+    return context_run(ctx, n_inputs, inputs, n_outputs, outputs, n_bound > 0);
 }
 
 /* The reference backend computes fresh outputs; bound ones are copied in. */
@@ -347,11 +350,7 @@ static pl_status context_run(pl_context *ctx, int n_inputs, pl_tensor *const *in
         st = pl_cpu_run(ctx->engine->cpu, &ctx->cpu_state, ctx->hook, ctx->hook_user, g->n_inputs, bound, n_outputs,
                         outputs);
     } else {
-        pl_tensor *bind[64] = {0};
-        if (into && n_outputs > 64) {
-            free(bound);
-            return pl_err(PL_ERR_UNSUPPORTED, "binding more than 64 outputs");
-        }
+        pl_tensor *bind[64] = {0}; /* into: n_outputs <= 64 (pl_context_run_into) */
         for (int i = 0; into && i < n_outputs; i++) bind[i] = outputs[i];
         st = pl_exec_graph_hooked(g, NULL, ctx->hook, ctx->hook_user, g->n_inputs, bound, n_outputs, outputs);
         if (st == PL_OK && into) st = copy_bound(g, n_outputs, bind, outputs);
