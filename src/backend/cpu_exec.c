@@ -967,7 +967,7 @@ typedef struct split_job {
     pl_tensor *const *bound; /* the caller's output tensors (pl_cpu_run_into; NULL, or entries NULL when unbound) */
     int64_t slices;
     atomic_llong next;   /* the next slice to take */
-    atomic_int failed;   /* 1: a slice's run failed; 2: an output without the slice's samples */
+    atomic_int failed;   /* 1: a slice's run failed; 2: an output without the slice's samples; 3: a bound output of another shape */
     pthread_mutex_t out_lock; /* creating the full outputs */
 } split_job;
 
