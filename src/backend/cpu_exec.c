@@ -69,6 +69,7 @@ typedef struct ctx_state {
     size_t scratch_cap[4];
 #ifdef PL_HAVE_DNNL
     dnnl_stream_t stream;
+    void *dnnl_mem; /* oneDNN memory objects kept per (primitive, argument): dnnl_util.c */
 #endif
     /* batch splitting: one sub-context per worker thread, with its input views and outputs */
     int n_sub, sub_in, sub_out;
@@ -448,6 +449,8 @@ pl_status pl_xrun_dnnl_out_reuse(pl_xrun *r, const pl_xnode *xn, int i, const dn
 }
 
 dnnl_stream_t pl_xrun_stream(pl_xrun *r) { return r->cs->stream; }
+
+void **pl_xrun_dnnl_memcache(pl_xrun *r) { return &r->cs->dnnl_mem; }
 #endif
 
 void *pl_xrun_scratch(pl_xrun *r, int slot, size_t bytes) {
@@ -793,6 +796,7 @@ void pl_cpu_ctx_state_free(void *state) {
     free(cs->obuf);
     free(cs->ocap);
 #ifdef PL_HAVE_DNNL
+    pl_dnnl_memcache_free(cs->dnnl_mem);
     if (cs->stream) dnnl_stream_destroy(cs->stream);
 #endif
     for (int i = 0; i < cs->n_sub; i++) pl_cpu_ctx_state_free(cs->sub[i]);

@@ -178,25 +178,117 @@ void pl_dnnl_serial_leave(int saved) {
     if (saved > 1) omp_set_num_threads(saved);
 }
 
+/* ---- memory objects, kept per context ----
+ * A oneDNN execution takes memory objects, and making one (and destroying it) costs about
+ * 270 ns, an allocation included: a few hundred per query on a small CNN. Each context keeps
+ * one per (primitive, argument) in an open-addressing table and points it at this run's data
+ * (10 ns). An entry is checked against the argument's layout on every use, since a primitive
+ * freed after one execution (transient) may leave its address to a new one. */
+
+#define MC_MAX 8192 /* entries before the table starts over */
+
+typedef struct memcache_entry {
+    const void *prim; /* NULL: free slot */
+    int arg;
+    dnnl_memory_t mem;
+    void *data; /* the handle it holds */
+} memcache_entry;
+
+typedef struct pl_dnnl_memcache {
+    size_t cap, n; /* cap a power of two */
+    memcache_entry *e;
+} pl_dnnl_memcache;
+
+void pl_dnnl_memcache_free(void *v) {
+    pl_dnnl_memcache *c = v;
+    if (!c) return;
+    for (size_t i = 0; i < c->cap; i++)
+        if (c->e[i].prim) dnnl_memory_destroy(c->e[i].mem);
+    free(c->e);
+    free(c);
+}
+
+static size_t mc_hash(const void *prim, int arg) {
+    uint64_t h = (uint64_t)(uintptr_t)prim * 0x9e3779b97f4a7c15ull ^ (uint64_t)(unsigned)arg * 0xc2b2ae3d27d4eb4full;
+    return (size_t)(h ^ (h >> 29));
+}
+
+static memcache_entry *mc_slot(pl_dnnl_memcache *c, const void *prim, int arg) {
+    size_t i = mc_hash(prim, arg) & (c->cap - 1);
+    while (c->e[i].prim && (c->e[i].prim != prim || c->e[i].arg != arg)) i = (i + 1) & (c->cap - 1);
+    return &c->e[i];
+}
+
+static bool mc_grow(pl_dnnl_memcache *c) {
+    size_t cap = c->cap ? c->cap * 2 : 256;
+    memcache_entry *old = c->e;
+    size_t old_cap = c->cap;
+    c->e = calloc(cap, sizeof *c->e);
+    if (!c->e) {
+        c->e = old;
+        return false;
+    }
+    c->cap = cap;
+    for (size_t i = 0; i < old_cap; i++)
+        if (old[i].prim) *mc_slot(c, old[i].prim, old[i].arg) = old[i];
+    free(old);
+    return true;
+}
+
+/* The context's memory object for argument `a` of primitive p, holding a->data. */
+static pl_status mc_memory(pl_xrun *r, const void *p, const pl_dnnl_arg *a, dnnl_memory_t *out) {
+    void **slot = pl_xrun_dnnl_memcache(r);
+    pl_dnnl_memcache *c = *slot;
+    if (!c) {
+        c = calloc(1, sizeof *c);
+        if (!c || !mc_grow(c)) {
+            free(c);
+            return pl_err(PL_ERR_NOMEM, "out of memory");
+        }
+        *slot = c;
+    }
+    if (c->n >= MC_MAX) { /* transient primitives of nodes with ever new shapes: start over */
+        for (size_t i = 0; i < c->cap; i++)
+            if (c->e[i].prim) dnnl_memory_destroy(c->e[i].mem);
+        memset(c->e, 0, c->cap * sizeof *c->e);
+        c->n = 0;
+    }
+    if (2 * (c->n + 1) > c->cap && !mc_grow(c)) return pl_err(PL_ERR_NOMEM, "out of memory");
+    memcache_entry *e = mc_slot(c, p, a->arg);
+    if (e->prim) {
+        const dnnl_memory_desc_t *md;
+        if (dnnl_memory_get_memory_desc(e->mem, &md) == dnnl_success && dnnl_memory_desc_equal(md, a->md)) {
+            if (e->data != a->data) {
+                PL_DNNL(dnnl_memory_set_data_handle(e->mem, a->data), "memory handle");
+                e->data = a->data;
+            }
+            *out = e->mem;
+            return PL_OK;
+        }
+        dnnl_memory_destroy(e->mem); /* another primitive at a freed one's address */
+        e->prim = NULL;
+        c->n--;
+    }
+    PL_DNNL(dnnl_memory_create(&e->mem, a->md, pl_dnnl_engine(), a->data), "memory");
+    e->prim = p;
+    e->arg = a->arg;
+    e->data = a->data;
+    c->n++;
+    *out = e->mem;
+    return PL_OK;
+}
+
 static pl_status exec_threads(pl_xrun *r, dnnl_primitive_t p, int n, const pl_dnnl_arg *args, bool serial) {
     dnnl_exec_arg_t ea[16];
-    dnnl_memory_t mem[16];
     if (n > 16) return pl_err(PL_ERR_INTERNAL, "too many oneDNN arguments");
-    dnnl_engine_t eng = pl_dnnl_engine();
-    pl_status st = PL_OK;
-    int made = 0;
-    for (int i = 0; i < n && st == PL_OK; i++) {
-        st = pl_dnnl_check(dnnl_memory_create(&mem[i], args[i].md, eng, args[i].data), "memory");
-        if (st != PL_OK) break;
-        made++;
+    for (int i = 0; i < n; i++) {
+        PL_TRY(mc_memory(r, p, &args[i], &ea[i].memory));
         ea[i].arg = args[i].arg;
-        ea[i].memory = mem[i];
     }
     int nt = pl_dnnl_serial_enter(serial);
-    if (st == PL_OK) st = pl_dnnl_check(dnnl_primitive_execute(p, pl_xrun_stream(r), n, ea), "execute");
+    pl_status st = pl_dnnl_check(dnnl_primitive_execute(p, pl_xrun_stream(r), n, ea), "execute");
     if (st == PL_OK) st = pl_dnnl_check(dnnl_stream_wait(pl_xrun_stream(r)), "stream wait");
     pl_dnnl_serial_leave(nt);
-    for (int i = 0; i < made; i++) dnnl_memory_destroy(mem[i]);
     return st;
 }
 

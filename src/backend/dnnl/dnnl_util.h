@@ -110,6 +110,10 @@ pl_status pl_xrun_dnnl_out_reuse(pl_xrun *r, const pl_xnode *xn, int i, const dn
 pl_status pl_xrun_dnnl_value(pl_xrun *r, int v, dnnl_memory_desc_t *md, void **data,
                              const pl_tensor **logical);
 dnnl_stream_t pl_xrun_stream(pl_xrun *r);
+/* The context's table of oneDNN memory objects (dnnl_util.c; NULL until first used), and how
+ * the context frees it. */
+void **pl_xrun_dnnl_memcache(pl_xrun *r);
+void pl_dnnl_memcache_free(void *cache);
 
 /* Reorders src (layout smd) into dst (layout dmd) on the run's stream. */
 pl_status pl_dnnl_reorder(pl_xrun *r, const dnnl_memory_desc_t *smd, void *src,
