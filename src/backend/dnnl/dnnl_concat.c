@@ -19,10 +19,9 @@ static bool concat_accepts(const pl_xgraph *xg, const pl_xnode *xn) {
 /* Executes prim with the n sources (DNNL_ARG_MULTIPLE_SRC + i), dst and a scratchpad. */
 static pl_status exec_multi(pl_xrun *r, pl_dnnl_prim *p, int n, const dnnl_memory_desc_t *mds, void *const *data,
                             void *dst) {
-    dnnl_exec_arg_t *ea = calloc((size_t)n + 2, sizeof *ea);
-    dnnl_memory_t *mem = calloc((size_t)n + 2, sizeof *mem);
-    pl_status st = ea && mem ? PL_OK : pl_err(PL_ERR_NOMEM, "out of memory");
-    dnnl_engine_t eng = pl_dnnl_engine();
+    dnnl_exec_arg_t stack[34];
+    dnnl_exec_arg_t *ea = n + 2 <= 34 ? stack : calloc((size_t)n + 2, sizeof *ea);
+    pl_status st = ea ? PL_OK : pl_err(PL_ERR_NOMEM, "out of memory");
     int made = 0;
     size_t ss = dnnl_memory_desc_get_size(&p->scratch_md);
     void *scratch = NULL;
@@ -32,19 +31,16 @@ static pl_status exec_multi(pl_xrun *r, pl_dnnl_prim *p, int n, const dnnl_memor
         const dnnl_memory_desc_t *md = i < n ? &mds[i] : i == n ? &p->dst_md : &p->scratch_md;
         void *d = i < n ? data[i] : i == n ? dst : scratch;
         if (i == n + 1 && !ss) break;
-        st = pl_dnnl_check(dnnl_memory_create(&mem[i], md, eng, d), "memory");
+        ea[i].arg = i < n ? DNNL_ARG_MULTIPLE_SRC + i : i == n ? DNNL_ARG_DST : DNNL_ARG_SCRATCHPAD;
+        st = pl_dnnl_memory(r, p->prim, ea[i].arg, md, d, &ea[i].memory);
         if (st != PL_OK) break;
         made++;
-        ea[i].arg = i < n ? DNNL_ARG_MULTIPLE_SRC + i : i == n ? DNNL_ARG_DST : DNNL_ARG_SCRATCHPAD;
-        ea[i].memory = mem[i];
     }
     int nt = pl_dnnl_serial_enter(p->serial);
     if (st == PL_OK) st = pl_dnnl_check(dnnl_primitive_execute(p->prim, pl_xrun_stream(r), made, ea), "execute");
     if (st == PL_OK) st = pl_dnnl_check(dnnl_stream_wait(pl_xrun_stream(r)), "stream wait");
     pl_dnnl_serial_leave(nt);
-    for (int i = 0; i < made; i++) dnnl_memory_destroy(mem[i]);
-    free(ea);
-    free(mem);
+    if (ea != stack) free(ea);
     return st;
 }
 

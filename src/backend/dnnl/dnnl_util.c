@@ -278,6 +278,12 @@ static pl_status mc_memory(pl_xrun *r, const void *p, const pl_dnnl_arg *a, dnnl
     return PL_OK;
 }
 
+pl_status pl_dnnl_memory(pl_xrun *r, const void *prim, int arg, const dnnl_memory_desc_t *md, void *data,
+                         dnnl_memory_t *out) {
+    pl_dnnl_arg a = {arg, md, data};
+    return mc_memory(r, prim, &a, out);
+}
+
 static pl_status exec_threads(pl_xrun *r, dnnl_primitive_t p, int n, const pl_dnnl_arg *args, bool serial) {
     dnnl_exec_arg_t ea[16];
     if (n > 16) return pl_err(PL_ERR_INTERNAL, "too many oneDNN arguments");

@@ -113,6 +113,10 @@ dnnl_stream_t pl_xrun_stream(pl_xrun *r);
 /* The context's table of oneDNN memory objects (dnnl_util.c; NULL until first used), and how
  * the context frees it. */
 void **pl_xrun_dnnl_memcache(pl_xrun *r);
+/* The context's memory object for argument `arg` of primitive `prim`, over `data` in layout
+ * md (kept by the context: the caller does not destroy it). */
+pl_status pl_dnnl_memory(pl_xrun *r, const void *prim, int arg, const dnnl_memory_desc_t *md, void *data,
+                         dnnl_memory_t *out);
 void pl_dnnl_memcache_free(void *cache);
 
 /* Reorders src (layout smd) into dst (layout dmd) on the run's stream. */
