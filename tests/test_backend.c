@@ -621,8 +621,7 @@ static void test_output_read_by_another_node(void **state) {
 
 /* The same value listed twice among the outputs, and outputs that are an input and an
  * initializer. */
-static void test_output_listed_twice(void **state) {
-    (void)state;
+static pl_model *outputs_model(void) {
     mb *b = mb_new(13);
     mb_input(b, "x", 4, X_DIMS);
     mb_init(b, "w", 4, W_DIMS, 0.5f, 0);
@@ -635,7 +634,12 @@ static void test_output_listed_twice(void **state) {
     mb_output(b, "x");
     mb_output(b, "w");
     mb_output(b, "s");
-    pl_model *m = mb_load(b);
+    return mb_load(b);
+}
+
+static void test_output_listed_twice(void **state) {
+    (void)state;
+    pl_model *m = outputs_model();
     pl_tensor *x = input_tensor(4, X_DIMS, 0);
     pl_engine *e = check_model(m, 1, &x);
     pl_engine_destroy(e);
@@ -1106,19 +1110,7 @@ static void check_into(const pl_model *m, const char *backend, int threads, int 
 static void test_run_into(void **state) {
     (void)state;
     /* outputs in a oneDNN layout, from a reference kernel, listed twice, an input, an initializer */
-    mb *b = mb_new(13);
-    mb_input(b, "x", 4, X_DIMS);
-    mb_init(b, "w", 4, W_DIMS, 0.5f, 0);
-    mb_conv3(b, "conv", "x,w", "c");
-    mb_node(b, "Relu", "relu", "c", "y");
-    mb_node(b, "Sigmoid", "sig", "x", "s");
-    mb_output(b, "y");
-    mb_output(b, "s");
-    mb_output(b, "y");
-    mb_output(b, "x");
-    mb_output(b, "w");
-    mb_output(b, "c");
-    pl_model *m = mb_load(b);
+    pl_model *m = outputs_model();
     pl_tensor *x = input_tensor(4, X_DIMS, 0);
     check_into(m, "cpu", 1, 1, &x);
     check_into(m, "cpu", 2, 1, &x);
