@@ -27,6 +27,7 @@ static pl_status exec_multi(pl_xrun *r, pl_dnnl_prim *p, int n, const dnnl_memor
     void *scratch = NULL;
     if (st == PL_OK && ss && !(scratch = pl_xrun_scratch(r, 0, ss)))
         st = pl_err(PL_ERR_NOMEM, "cannot allocate %zu bytes of oneDNN scratchpad", ss);
+    if (st == PL_OK) pl_dnnl_memory_reserve(r, n + 2);
     for (int i = 0; st == PL_OK && i < n + 2; i++) {
         const dnnl_memory_desc_t *md = i < n ? &mds[i] : i == n ? &p->dst_md : &p->scratch_md;
         void *d = i < n ? data[i] : i == n ? dst : scratch;

@@ -247,12 +247,6 @@ static pl_status mc_memory(pl_xrun *r, const void *p, const pl_dnnl_arg *a, dnnl
         }
         *slot = c;
     }
-    if (c->n >= MC_MAX) { /* transient primitives of nodes with ever new shapes: start over */
-        for (size_t i = 0; i < c->cap; i++)
-            if (c->e[i].prim) dnnl_memory_destroy(c->e[i].mem);
-        memset(c->e, 0, c->cap * sizeof *c->e);
-        c->n = 0;
-    }
     if (2 * (c->n + 1) > c->cap && !mc_grow(c)) return pl_err(PL_ERR_NOMEM, "out of memory");
     memcache_entry *e = mc_slot(c, p, a->arg);
     if (e->prim) {
@@ -278,6 +272,17 @@ static pl_status mc_memory(pl_xrun *r, const void *p, const pl_dnnl_arg *a, dnnl
     return PL_OK;
 }
 
+void pl_dnnl_memory_reserve(pl_xrun *r, int n) {
+    pl_dnnl_memcache *c = *pl_xrun_dnnl_memcache(r);
+    if (!c || c->n + (size_t)n <= MC_MAX) return;
+    /* transient primitives of nodes with ever new shapes filled it: start over (before an
+     * execution takes any of its objects, never in the middle) */
+    for (size_t i = 0; i < c->cap; i++)
+        if (c->e[i].prim) dnnl_memory_destroy(c->e[i].mem);
+    memset(c->e, 0, c->cap * sizeof *c->e);
+    c->n = 0;
+}
+
 pl_status pl_dnnl_memory(pl_xrun *r, const void *prim, int arg, const dnnl_memory_desc_t *md, void *data,
                          dnnl_memory_t *out) {
     pl_dnnl_arg a = {arg, md, data};
@@ -287,6 +292,7 @@ pl_status pl_dnnl_memory(pl_xrun *r, const void *prim, int arg, const dnnl_memor
 static pl_status exec_threads(pl_xrun *r, dnnl_primitive_t p, int n, const pl_dnnl_arg *args, bool serial) {
     dnnl_exec_arg_t ea[16];
     if (n > 16) return pl_err(PL_ERR_INTERNAL, "too many oneDNN arguments");
+    pl_dnnl_memory_reserve(r, n);
     for (int i = 0; i < n; i++) {
         PL_TRY(mc_memory(r, p, &args[i], &ea[i].memory));
         ea[i].arg = args[i].arg;

@@ -113,6 +113,9 @@ dnnl_stream_t pl_xrun_stream(pl_xrun *r);
 /* The context's table of oneDNN memory objects (dnnl_util.c; NULL until first used), and how
  * the context frees it. */
 void **pl_xrun_dnnl_memcache(pl_xrun *r);
+/* Makes room for the n memory objects of one execution: call before taking the first of
+ * them (the table may start over here, never between two pl_dnnl_memory calls). */
+void pl_dnnl_memory_reserve(pl_xrun *r, int n);
 /* The context's memory object for argument `arg` of primitive `prim`, over `data` in layout
  * md (kept by the context: the caller does not destroy it). */
 pl_status pl_dnnl_memory(pl_xrun *r, const void *prim, int arg, const dnnl_memory_desc_t *md, void *data,
