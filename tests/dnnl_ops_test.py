@@ -1,6 +1,6 @@
 #!/usr/bin/python3
 """Checks the CPU backend's oneDNN tactics for element-wise, binary, normalization, softmax,
-concat/sum and resize ops against the reference executor (rtol 1e-3, atol 1e-4): small models
+concat/sum and resize ops, and Winograd convolutions, against the reference executor (rtol 1e-3, atol 1e-4): small models
 that put each op between convolutions (so it reads and writes oneDNN's blocked layouts, with
 channel counts that fill the blocks and ones that do not), broadcasts both ways, plain inputs
 large enough to stay on oneDNN, a 21-input Concat, LayerNormalization over trailing axes.
@@ -18,13 +18,14 @@ def model(nodes, inits, inputs, out, out_shape=None, opset=17):
     g = h.make_graph(nodes, 'g', [h.make_tensor_value_info(n, TP.FLOAT, s) for n, s in inputs],
                      [h.make_tensor_value_info(out, TP.FLOAT, out_shape)], inits)
     return h.make_model(g, opset_imports=[h.make_opsetid('', opset)])
-def check(name, m, feeds):
+def check(name, m, feeds, env=None):
     d = tempfile.mkdtemp(prefix='pl_dnnl_ops_'); onnx.save(m, d + '/m.onnx'); os.makedirs(d + '/in')
     for i, a in enumerate(feeds):
         t = nh.from_array(a); open(f'{d}/in/input_{i}.pb', 'wb').write(t.SerializeToString())
     outs = {}
     for b in ('cpu', 'reference'):
-        r = subprocess.run([P, 'run', d + '/m.onnx', '--input-dir', d + '/in', '--output-dir', d + '/' + b, '--backend', b, '--quiet'], capture_output=True, text=True)
+        r = subprocess.run([P, 'run', d + '/m.onnx', '--input-dir', d + '/in', '--output-dir', d + '/' + b, '--backend', b, '--quiet'],
+                           capture_output=True, text=True, env=dict(os.environ, **(env or {})) if b == 'cpu' else None)
         if r.returncode: print('FAIL', name, b, r.stderr[-300:]); shutil.rmtree(d); return False
         t = onnx.TensorProto(); t.ParseFromString(open(d + f'/{b}/output_0.pb', 'rb').read()); outs[b] = nh.to_array(t)
     shutil.rmtree(d)
@@ -125,6 +126,28 @@ for C in (16, 13):
     inits = []
     nodes = [conv('x', 'a', 3, C, inits), conv('x', 'b', 3, C, inits, k=1), h.make_node('Sum', ['a', 'b'], ['c']), conv('c', 'y', C, 5, inits)]
     bad += not check(f'Sum blocked C={C}', model(nodes, inits, [('x', [2, 3, 6, 6])], 'y'), [X(3)])
+# 3x3 stride-1 convolutions on oneDNN's Winograd kernels (PL_WINOGRAD=1 takes them wherever
+# oneDNN has one; unset, each shape measures it against direct) with bias, ReLU and a residual
+# sum, channel counts it takes (multiples of 16) and ones it may not, odd sizes, batch 1 and 3
+for C, hw, n in ((16, 13, 1), (64, 7, 3), (32, 28, 1), (24, 9, 3)):
+    for mode in ('1', ''):
+        inits = [init('cb', rng.standard_normal(C).astype(np.float32))]
+        w = rng.standard_normal((C, C, 3, 3)).astype(np.float32) * 0.2
+        inits += [init('cw', w), init('cw2', w[::-1].copy())]
+        nodes = [h.make_node('Conv', ['x', 'cw', 'cb'], ['a'], pads=[1] * 4), h.make_node('Relu', ['a'], ['r']),
+                 h.make_node('Conv', ['r', 'cw2'], ['c'], pads=[1] * 4), h.make_node('Add', ['c', 'x'], ['y'])]
+        xs = rng.standard_normal((n, C, hw, hw)).astype(np.float32)
+        bad += not check(f'Winograd={mode or "measured"} C={C} {hw}x{hw} N={n}',
+                         model(nodes, inits, [('x', [n, C, hw, hw])], 'y'), [xs], env={'PL_WINOGRAD': mode})
+        if mode == '1' and C % 16 == 0:  # the forced runs did take oneDNN's Winograd kernel
+            d = tempfile.mkdtemp(prefix='pl_wino_'); onnx.save(model(nodes, inits, [('x', [n, C, hw, hw])], 'y'), d + '/m.onnx')
+            os.makedirs(d + '/in'); open(d + '/in/input_0.pb', 'wb').write(nh.from_array(xs).SerializeToString())
+            r = subprocess.run([P, 'run', d + '/m.onnx', '--input-dir', d + '/in', '--output-dir', d + '/o', '--quiet'], capture_output=True, text=True,
+                               env=dict(os.environ, PL_WINOGRAD='1', ONEDNN_VERBOSE='1'))
+            shutil.rmtree(d)
+            used = [ln for ln in r.stdout.splitlines() if ',convolution,' in ln and 'wino' in ln]
+            avx512 = 'avx512_core' in r.stdout  # oneDNN 2.6 has Winograd kernels only for AVX-512
+            if r.returncode or (avx512 and not used): print('BAD Winograd not used', C, hw, n, r.stderr[-200:]); bad += 1
 # many-input concat (> 16) as in DenseNet
 inits = []
 nodes = [conv('x', 'a', 3, 16, inits), h.make_node('Concat', ['a'] * 20 + ['x'], ['c'], axis=1), conv('c', 'y', 16 * 20 + 3, 5, inits)]

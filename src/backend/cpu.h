@@ -178,6 +178,8 @@ pl_status pl_xrun_value(pl_xrun *r, int v, const pl_tensor **t);
  * output 0 in plain layout after the tactic. */
 void pl_xrun_post_done(pl_xrun *r);
 int pl_xrun_threads(const pl_xrun *r);
+/* CLOCK_MONOTONIC in nanoseconds (tactic and algorithm timing). */
+double pl_cpu_now_ns(void);
 const pl_xgraph *pl_xrun_graph(const pl_xrun *r);
 /* Scratch memory `slot` (0..3) of at least `bytes`, owned by the context and kept between runs
  * (valid until the next call for the same slot); NULL when out of memory. */

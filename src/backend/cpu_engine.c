@@ -11,13 +11,6 @@ extern const pl_tactic *const pl_dnnl_tactics[];
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
-#include <time.h>
-
-static double now_ns(void) {
-    struct timespec ts;
-    clock_gettime(CLOCK_MONOTONIC, &ts);
-    return (double)ts.tv_sec * 1e9 + (double)ts.tv_nsec;
-}
 
 extern const pl_tactic *const pl_own_tactics[];
 
@@ -125,7 +118,7 @@ static void count_choices(pl_xgraph *xg) {
 
 pl_status pl_cpu_engine_build(const pl_model *m, const pl_cpu_build_opts *o, pl_cpu_engine **out) {
     *out = NULL;
-    double t0 = now_ns();
+    double t0 = pl_cpu_now_ns();
     pl_cpu_build_opts def = {0};
     if (!o) o = &def;
     pl_cpu_engine *ce = calloc(1, sizeof *ce);
@@ -206,7 +199,7 @@ pl_status pl_cpu_engine_build(const pl_model *m, const pl_cpu_build_opts *o, pl_
         pl_cpu_engine_free(ce);
         return st;
     }
-    ce->build_ns = now_ns() - t0;
+    ce->build_ns = pl_cpu_now_ns() - t0;
     *out = ce;
     return PL_OK;
 }

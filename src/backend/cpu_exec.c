@@ -106,7 +106,7 @@ struct pl_xrun {
     size_t rec_fixed_bytes;
 };
 
-static double now_ns(void) {
+double pl_cpu_now_ns(void) {
     struct timespec ts;
     clock_gettime(CLOCK_MONOTONIC, &ts);
     return (double)ts.tv_sec * 1e9 + (double)ts.tv_nsec;
@@ -860,11 +860,11 @@ static int signature(const pl_xgraph *xg, int n_inputs, pl_tensor *const *inputs
 static pl_status run_candidate(pl_xrun *r, pl_xnode *xn, const pl_tactic *t, double *ns) {
     const pl_tactic *saved = xn->tactic;
     xn->tactic = t;
-    double t0 = now_ns();
+    double t0 = pl_cpu_now_ns();
     r->post_done = false;
     pl_status st = t->run(r, xn);
     if (st == PL_OK && xn->n_post && !r->post_done) st = post_plain(r, xn);
-    *ns = now_ns() - t0;
+    *ns = pl_cpu_now_ns() - t0;
     xn->tactic = saved;
     return st;
 }
@@ -1162,7 +1162,7 @@ static void free_subs(ctx_state *cs, const arena_plan *keep) {
 static pl_status run_way(pl_cpu_engine *ce, void **ctx_state_p, arena_plan *p, int threads, int64_t chunk, int n_inputs,
                          pl_tensor *const *inputs, int n_outputs, pl_tensor **outputs, double *ns, bool *done) {
     drop_outputs(outputs, n_outputs);
-    double t0 = now_ns();
+    double t0 = pl_cpu_now_ns();
     pl_status st;
     *done = true;
     if (chunk == 0) {
@@ -1171,7 +1171,7 @@ static pl_status run_way(pl_cpu_engine *ce, void **ctx_state_p, arena_plan *p, i
         p->split_chunk = chunk;
         st = run_split(ce, *ctx_state_p, p, threads, n_inputs, inputs, n_outputs, outputs, done);
     }
-    *ns = now_ns() - t0;
+    *ns = pl_cpu_now_ns() - t0;
     return st;
 }
 
@@ -1467,10 +1467,10 @@ static pl_status run_graph(pl_cpu_engine *ce, void **ctx_state_p, pl_node_hook h
         pl_xnode *xn = &xg->nodes[n];
         if (xn->dead) continue;
         r.step = n;
-        double t0 = hook ? now_ns() : 0;
+        double t0 = hook ? pl_cpu_now_ns() : 0;
         if (r.plan && r.plan->skip && r.plan->skip[n]) {
             place_fixed(&r, xn);
-            t0 = hook ? now_ns() : 0; /* computed once for the signature: it takes no time here */
+            t0 = hook ? pl_cpu_now_ns() : 0; /* computed once for the signature: it takes no time here */
         } else if ((st = run_node(&r, xn)) != PL_OK) {
             break;
         }
@@ -1479,7 +1479,7 @@ static pl_status run_graph(pl_cpu_engine *ce, void **ctx_state_p, pl_node_hook h
             pl_tensor *hout[16] = {0};
             for (int i = 0; i < xn->n_in && i < 16; i++) hin[i] = xn->in[i] >= 0 ? r.slots[xn->in[i]].t : NULL;
             for (int i = 0; i < xn->n_out && i < 16; i++) hout[i] = xn->out[i] >= 0 ? r.slots[xn->out[i]].t : NULL;
-            hook(user, xn->orig_index, xn->node, hin, hout, now_ns() - t0);
+            hook(user, xn->orig_index, xn->node, hin, hout, pl_cpu_now_ns() - t0);
         }
         for (int i = 0; i < xn->n_in; i++) release(&r, xn->in[i]);
         for (int p = 0; p < xn->n_post; p++) release(&r, xn->post[p].arg);

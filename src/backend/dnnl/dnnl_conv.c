@@ -71,9 +71,13 @@ static bool geometry(const pl_xnode *xn, const pl_tensor *x, const pl_tensor *w,
     return true;
 }
 
+/* A primitive for one input shape with convolution algorithm alg (direct or Winograd), its
+ * weights reordered (or borrowed from an entry of the node with the same layout); not yet in
+ * the node's cache. */
 static pl_status make_prim(pl_xrun *r, pl_xnode *xn, const pl_tensor *x, const dnnl_memory_desc_t *in_md,
                            const pl_tensor *w, const pl_tensor *b, bool transposed, const pl_window *g,
-                           int64_t group, int64_t out_c, const int64_t *key, int key_len, pl_dnnl_prim **out) {
+                           int64_t group, int64_t out_c, dnnl_alg_kind_t alg, const int64_t *key, int key_len,
+                           pl_dnnl_prim **out) {
     pl_dnnl_prim *p = calloc(1, sizeof *p);
     if (!p) return pl_err(PL_ERR_NOMEM, "out of memory");
     p->key_len = key_len;
@@ -137,7 +141,7 @@ static pl_status make_prim(pl_xrun *r, pl_xnode *xn, const pl_tensor *x, const d
     if (s == PL_OK) {
         if (!transposed) {
             dnnl_convolution_desc_t cd;
-            s = pl_dnnl_check(dnnl_dilated_convolution_forward_desc_init(&cd, dnnl_forward_inference, dnnl_convolution_direct,
+            s = pl_dnnl_check(dnnl_dilated_convolution_forward_desc_init(&cd, dnnl_forward_inference, alg,
                                                                         &smd, &wmd, b ? &bmd : NULL, &dmd, st, dl, pl, pr),
                               "convolution descriptor");
             if (s == PL_OK) s = pl_dnnl_prim_create(p, &cd, attr, "convolution");
@@ -162,7 +166,106 @@ static pl_status make_prim(pl_xrun *r, pl_xnode *xn, const pl_tensor *x, const d
         pl_dnnl_prim_free(p);
         return s;
     }
-    pl_dnnl_add(xn, p, out);
+    *out = p;
+    return PL_OK;
+}
+
+/* Whether oneDNN's Winograd convolution is worth measuring for this node: 2-D, 3x3, stride 1,
+ * no dilation, one group (what its F(2,3) and F(4,3) kernels take); PL_WINOGRAD=0 never
+ * offers it, PL_WINOGRAD=1 takes it wherever oneDNN has it (experiments and tests). */
+static int winograd_mode(void) {
+    const char *e = getenv("PL_WINOGRAD");
+    return !e || !*e ? 2 : e[0] == '0' ? 0 : 1;
+}
+
+static bool winograd_shape(const pl_window *g, int64_t group) {
+    return g->nd == 2 && group == 1 && g->k[0] == 3 && g->k[1] == 3 && g->stride[0] == 1 && g->stride[1] == 1 &&
+           g->dil[0] == 1 && g->dil[1] == 1;
+}
+
+/* One timed run of candidate c on the node's input x (layout xmd) as the graph would run it:
+ * x reordered into c's source layout when they differ, and c's output reordered into `want`
+ * (the layout the direct primitive writes, which the next node expects) when they differ.
+ * Buffers: tmp[0] for the source, tmp[1] for c's output, tmp[2] for the reordered output. */
+static pl_status time_candidate(pl_xrun *r, pl_dnnl_prim *c, const dnnl_memory_desc_t *xmd, void *x,
+                                const dnnl_memory_desc_t *want, void *const *tmp, const pl_tensor *b, double *ns) {
+    double t0 = pl_cpu_now_ns(), run_ns;
+    void *src = x;
+    if (!dnnl_memory_desc_equal(xmd, &c->src_md)) {
+        src = tmp[0];
+        PL_TRY(pl_dnnl_reorder(r, xmd, x, &c->src_md, src));
+    }
+    pl_dnnl_arg a[4] = {{DNNL_ARG_SRC, &c->src_md, src}, {DNNL_ARG_WEIGHTS, &c->wei_md, c->weights},
+                        {DNNL_ARG_DST, &c->dst_md, tmp[1]}, {DNNL_ARG_BIAS, &c->bias_md, b ? b->data : NULL}};
+    PL_TRY(pl_dnnl_prim_time(r, c, b ? 4 : 3, a, &run_ns));
+    if (!dnnl_memory_desc_equal(want, &c->dst_md)) PL_TRY(pl_dnnl_reorder(r, &c->dst_md, tmp[1], want, tmp[2]));
+    *ns = pl_cpu_now_ns() - t0;
+    return PL_OK;
+}
+
+/* A buffer for measuring; zeroed when a sum post-op will read it (no NaNs or denormals from
+ * stale memory in the timing), NULL when not needed (and then never touched). */
+static void *measure_buffer(bool needed, size_t bytes, bool zero, bool *failed) {
+    if (!needed) return NULL;
+    void *p = aligned_alloc(64, (bytes + 63) / 64 * 64);
+    if (!p) *failed = true;
+    else if (zero) memset(p, 0, bytes);
+    return p;
+}
+
+/* The faster of the direct primitive d and the Winograd one (wg) on this input, measured as
+ * TensorRT measures tactics (one warm run each, then up to three rounds alternating, each
+ * keeping its minimum; one when either is 30% faster), reorders included: oneDNN's Winograd kernels want nChw16c where the direct
+ * ones often choose channels-last. Winograd must be 10% faster to replace direct (it rounds a
+ * little differently, and the margin keeps noise from flipping choices). The loser is freed;
+ * on a failed run both are and the error is set. */
+static pl_status choose_algorithm(pl_xrun *r, pl_dnnl_prim *d, pl_dnnl_prim *wg, const dnnl_memory_desc_t *xmd,
+                                  void *x, const pl_tensor *b, pl_dnnl_prim **out) {
+    *out = d;
+    if (d->fused != wg->fused || d->serial != wg->serial) {
+        pl_dnnl_prim_free(wg); /* not the same job around it: keep direct */
+        return PL_OK;
+    }
+    if (winograd_mode() == 1) {
+        pl_dnnl_prim_free(d);
+        *out = wg;
+        return PL_OK;
+    }
+    pl_dnnl_prim *c[2] = {d, wg};
+    bool in_reorder = false, out_reorder = false, failed = false;
+    for (int k = 0; k < 2; k++) {
+        in_reorder |= !dnnl_memory_desc_equal(xmd, &c[k]->src_md);
+        out_reorder |= !dnnl_memory_desc_equal(&d->dst_md, &c[k]->dst_md);
+    }
+    /* a blocked layout pads channels: each buffer is as large as the larger layout needs */
+    size_t src_bytes = dnnl_memory_desc_get_size(&d->src_md), wsb = dnnl_memory_desc_get_size(&wg->src_md);
+    size_t dst_bytes = dnnl_memory_desc_get_size(&d->dst_md), wdb = dnnl_memory_desc_get_size(&wg->dst_md);
+    void *tmp[3] = {measure_buffer(in_reorder, wsb > src_bytes ? wsb : src_bytes, false, &failed),
+                    measure_buffer(true, wdb > dst_bytes ? wdb : dst_bytes, d->sum_value >= 0, &failed),
+                    measure_buffer(out_reorder, dst_bytes, false, &failed)};
+    double best[2] = {1e300, 1e300};
+    pl_status s = failed ? PL_ERR_NOMEM : PL_OK;
+    for (int round = 0; round < 4 && s == PL_OK; round++) {
+        for (int k = 0; k < 2 && s == PL_OK; k++) {
+            double ns;
+            s = time_candidate(r, c[k], xmd, x, &d->dst_md, tmp, b, &ns);
+            if (round > 0 && ns < best[k]) best[k] = ns; /* round 0 warms caches and code */
+        }
+        if (round > 0 && (best[1] < 0.7 * best[0] || best[0] < 0.7 * best[1])) break; /* clear already */
+    }
+    for (int k = 0; k < 3; k++) free(tmp[k]);
+    if (s == PL_ERR_NOMEM) { /* measuring is an optimization: without room for it, direct */
+        pl_dnnl_prim_free(wg);
+        return PL_OK;
+    }
+    if (s != PL_OK) {
+        pl_dnnl_prim_free(d);
+        pl_dnnl_prim_free(wg);
+        return s;
+    }
+    int keep = best[1] < 0.9 * best[0];
+    pl_dnnl_prim_free(c[1 - keep]);
+    *out = c[keep];
     return PL_OK;
 }
 
@@ -182,8 +285,24 @@ static pl_status conv_run(pl_xrun *r, pl_xnode *xn) {
     int64_t key[64];
     int key_len;
     PL_TRY(pl_dnnl_key(r, xn, key, &key_len));
-    pl_dnnl_prim *p = pl_dnnl_find(xn, key, key_len, &xmd);
-    if (!p) PL_TRY(make_prim(r, xn, x, &xmd, w, b, transposed, &g, group, out_c, key, key_len, &p));
+    pl_dnnl_prim *p = pl_dnnl_find(xn, key, key_len, &xmd), *wg = NULL;
+    bool fresh = !p;
+    if (fresh) {
+        PL_TRY(make_prim(r, xn, x, &xmd, w, b, transposed, &g, group, out_c, dnnl_convolution_direct, key, key_len, &p));
+        pl_status ws = PL_OK;
+        if (!transposed && winograd_mode() && winograd_shape(&g, group))
+            ws = make_prim(r, xn, x, &xmd, w, b, false, &g, group, out_c, dnnl_convolution_winograd, key, key_len, &wg);
+        if (ws == PL_ERR_NOMEM) {
+            pl_dnnl_prim_free(p);
+            return ws;
+        }
+        if (ws != PL_OK) { /* oneDNN has no Winograd kernel for this problem */
+            pl_err_clear();
+            wg = NULL;
+        }
+    }
+    if (wg) PL_TRY(choose_algorithm(r, p, wg, &xmd, xd, b, &p));
+    if (fresh) pl_dnnl_add(xn, p, &p);
     void *src = xd;
     if (!dnnl_memory_desc_equal(&xmd, &p->src_md)) {
         src = pl_xrun_scratch(r, 1, dnnl_memory_desc_get_size(&p->src_md));

@@ -308,6 +308,27 @@ pl_status pl_dnnl_exec(pl_xrun *r, dnnl_primitive_t p, int n, const pl_dnnl_arg 
     return exec_threads(r, p, n, args, false);
 }
 
+pl_status pl_dnnl_prim_time(pl_xrun *r, pl_dnnl_prim *p, int n, const pl_dnnl_arg *args, double *ns) {
+    pl_dnnl_arg a[16];
+    if (n + 1 + p->n_bin > 16) return pl_err(PL_ERR_INTERNAL, "too many oneDNN arguments");
+    memcpy(a, args, (size_t)n * sizeof *a);
+    size_t ss = dnnl_memory_desc_get_size(&p->scratch_md);
+    if (ss) {
+        void *s = pl_xrun_scratch(r, 0, ss);
+        if (!s) return pl_err(PL_ERR_NOMEM, "cannot allocate %zu bytes of oneDNN scratchpad", ss);
+        a[n++] = (pl_dnnl_arg){DNNL_ARG_SCRATCHPAD, &p->scratch_md, s};
+    }
+    for (int b = 0; b < p->n_bin; b++) {
+        const pl_tensor *t;
+        PL_TRY(pl_xrun_value(r, p->bin_values[b], &t));
+        a[n++] = (pl_dnnl_arg){DNNL_ARG_ATTR_MULTIPLE_POST_OP(p->bin_pos[b]) | DNNL_ARG_SRC_1, &p->bin_mds[b], t->data};
+    }
+    double t0 = pl_cpu_now_ns();
+    PL_TRY(exec_threads(r, p->prim, n, a, p->serial));
+    *ns = pl_cpu_now_ns() - t0;
+    return PL_OK;
+}
+
 /* ---- a process-wide cache of the small primitives made at run time (reorders, post-op
  * eltwise/binary), keyed by the bytes of their descriptors: creating a primitive descriptor
  * costs tens of microseconds, executing these a few. Primitives execute concurrently. ---- */

@@ -93,6 +93,10 @@ void pl_dnnl_serial_leave(int saved);
 /* Executes p (and frees it when transient; a tactic must not use p after this): args plus the scratchpad, post-op operands and, with a sum post-op, the
  * residual placed in dst first; marks the post-ops done when fused. */
 pl_status pl_dnnl_prim_exec(pl_xrun *r, pl_dnnl_prim *p, int n, pl_dnnl_arg *args, void *dst);
+/* Executes p once with args (the caller's destination: a sum post-op adds whatever it holds,
+ * and post-ops that p does not fuse are not applied) and gives its wall time in ns: for
+ * choosing between primitives of one problem by measuring them, never for results. */
+pl_status pl_dnnl_prim_time(pl_xrun *r, pl_dnnl_prim *p, int n, const pl_dnnl_arg *args, double *ns);
 
 /* Applies xn's post-ops to its output 0 with oneDNN eltwise/binary primitives in the output's
  * layout (a broadcasting Mul/Add whose other operand is larger replaces the output by one of
