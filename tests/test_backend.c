@@ -704,10 +704,10 @@ static void *worker_main(void *arg) {
     for (int i = 0; w->st == PL_OK && i < w->runs; i++) {
         pl_tensor *y = NULL;
         w->st = pl_context_run(ctx, 1, &w->x, 1, &y);
-        if (w->st == PL_OK &&
-            (pl_tensor_nbytes(y) != pl_tensor_nbytes(w->want) ||
-             memcmp(pl_tensor_data(y), pl_tensor_data(w->want), pl_tensor_nbytes(y))))
-            w->mismatches++;
+        /* equal up to rounding: a query may run split into slices whose convolutions chose
+         * other kernels (Winograd or direct, measured per shape) than the whole batch's */
+        char why[256];
+        if (w->st == PL_OK && !pl_tensor_compare(w->want, y, 1e-4, 1e-5, why, sizeof why)) w->mismatches++;
         pl_tensor_destroy(y);
     }
     pl_context_destroy(ctx);
@@ -1077,7 +1077,11 @@ static void check_into(const pl_model *m, const char *backend, int threads, int 
                 assert_ptr_not_equal(got[i], bound[i]);
             }
             assert_int_equal(pl_tensor_nbytes(got[i]), pl_tensor_nbytes(want[i]));
-            assert_memory_equal(pl_tensor_data(got[i]), pl_tensor_data(want[i]), pl_tensor_nbytes(want[i]));
+            /* equal up to rounding (the queries may run whole or split, see worker_main); the
+             * 0x7f fill would be 3.4e38 where a bound output was not written */
+            char why[256];
+            if (!pl_tensor_compare(want[i], got[i], 1e-4, 1e-5, why, sizeof why))
+                fail_msg("%s run %d output %d: %s", backend, run, i, why);
             if (got[i] != bound[i]) pl_tensor_destroy(got[i]);
             pl_tensor_destroy(want[i]);
         }
