@@ -629,7 +629,9 @@ def markdown(results):
     if cnn:
         L.append("**CNNs: share of the machine's FP32 peak that plaster reaches** = 2 x MACs x batch / p50, "
                  "with plaster's counted MACs (`plaster info --size`) over the FMA peak `plaster machine` "
-                 "measured for that thread count.")
+                 "measured for that thread count. The MACs are those of direct convolution: where plaster "
+                 "runs 3x3 convolutions as Winograd (fewer multiply-adds, docs/ENGINE.md section 3), as on "
+                 "ResNet-50, the figure is an effective rate, not the rate the FMA units ran at.")
         L.append("")
         L.append("| model | runner | threads | batch | GMACs/sample | GFLOP/s | peak GFLOP/s | share of peak |")
         L.append("|---|---|---|---|---|---|---|---|")

@@ -180,6 +180,8 @@ void pl_xrun_post_done(pl_xrun *r);
 int pl_xrun_threads(const pl_xrun *r);
 /* CLOCK_MONOTONIC in nanoseconds (tactic and algorithm timing). */
 double pl_cpu_now_ns(void);
+/* Whether this thread is running batch slices (docs/ENGINE.md, section 8). */
+bool pl_cpu_in_slice(void);
 const pl_xgraph *pl_xrun_graph(const pl_xrun *r);
 /* Scratch memory `slot` (0..3) of at least `bytes`, owned by the context and kept between runs
  * (valid until the next call for the same slot); NULL when out of memory. */

@@ -116,6 +116,8 @@ double pl_cpu_now_ns(void) {
  * thread alone, with OpenMP's thread count 1 there. */
 static _Thread_local bool tl_slice;
 
+bool pl_cpu_in_slice(void) { return tl_slice; }
+
 /* The caller's output tensors of the top-level run in progress on this thread
  * (pl_cpu_run_into; NULL entries: unbound), never seen by batch slices. */
 static _Thread_local pl_tensor *const *tl_bind;
