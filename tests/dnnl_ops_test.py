@@ -1,6 +1,6 @@
 #!/usr/bin/python3
 """Checks the CPU backend's oneDNN tactics for element-wise, binary, normalization, softmax,
-concat/sum and resize ops, and Winograd convolutions, against the reference executor (rtol 1e-3, atol 1e-4): small models
+concat/sum and resize ops, Winograd convolutions and the own SiLU after a primitive, against the reference executor (rtol 1e-3, atol 1e-4): small models
 that put each op between convolutions (so it reads and writes oneDNN's blocked layouts, with
 channel counts that fill the blocks and ones that do not), broadcasts both ways, plain inputs
 large enough to stay on oneDNN, a 21-input Concat, LayerNormalization over trailing axes.
@@ -148,6 +148,19 @@ for C, hw, n in ((16, 13, 1), (64, 7, 3), (32, 28, 1), (24, 9, 3)):
             used = [ln for ln in r.stdout.splitlines() if ',convolution,' in ln and 'wino' in ln]
             avx512 = 'avx512_core' in r.stdout  # oneDNN 2.6 has Winograd kernels only for AVX-512
             if r.returncode or (avx512 and not used): print('BAD Winograd not used', C, hw, n, r.stderr[-200:]); bad += 1
+# SiLU (Sigmoid + Mul) fused after a convolution or a MatMul: plaster's own kernel after the
+# primitive (default) and oneDNN's swish post-op (PL_OWN_SILU=0); sizes with a partial vector
+for own in ('', '0'):
+    for C, hw in ((16, 6), (13, 7), (24, 5)):
+        inits = []
+        nodes = [conv('x', 'a', 3, C, inits), h.make_node('Sigmoid', ['a'], ['s']), h.make_node('Mul', ['a', 's'], ['y'])]
+        xs = (rng.standard_normal((2, 3, hw, hw)) * 4).astype(np.float32)
+        bad += not check(f'Conv+SiLU own={own or "1"} C={C} {hw}x{hw}', model(nodes, inits, [('x', [2, 3, hw, hw])], 'y'), [xs],
+                         env={'PL_OWN_SILU': own})
+    inits = [init('mw', (rng.standard_normal((37, 45)) * 0.5).astype(np.float32))]
+    nodes = [h.make_node('MatMul', ['x', 'mw'], ['a']), h.make_node('Sigmoid', ['a'], ['s']), h.make_node('Mul', ['s', 'a'], ['y'])]
+    bad += not check(f'MatMul+SiLU own={own or "1"}', model(nodes, inits, [('x', [3, 29, 37])], 'y'),
+                     [(rng.standard_normal((3, 29, 37)) * 3).astype(np.float32)], env={'PL_OWN_SILU': own})
 # many-input concat (> 16) as in DenseNet
 inits = []
 nodes = [conv('x', 'a', 3, 16, inits), h.make_node('Concat', ['a'] * 20 + ['x'], ['c'], axis=1), conv('c', 'y', 16 * 20 + 3, 5, inits)]

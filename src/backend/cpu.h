@@ -180,6 +180,10 @@ void pl_xrun_post_done(pl_xrun *r);
 int pl_xrun_threads(const pl_xrun *r);
 /* CLOCK_MONOTONIC in nanoseconds (tactic and algorithm timing). */
 double pl_cpu_now_ns(void);
+/* SiLU in place over n floats with plaster's AVX-512 kernel (own.c), one thread when serial;
+ * available only with AVX-512 and unless PL_OWN_SILU=0. */
+bool pl_own_silu_available(void);
+void pl_own_silu_inplace(float *d, int64_t n, bool serial);
 /* Whether this thread is running batch slices (docs/ENGINE.md, section 8). */
 bool pl_cpu_in_slice(void);
 const pl_xgraph *pl_xrun_graph(const pl_xrun *r);

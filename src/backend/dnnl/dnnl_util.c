@@ -445,8 +445,9 @@ static float clampf(float v) { return v < -FLT_MAX ? -FLT_MAX : v > FLT_MAX ? FL
 
 pl_status pl_dnnl_attr(pl_xrun *r, const pl_xnode *xn, int rank, const int64_t *out_dims,
                        dnnl_primitive_attr_t *attr, int *sum_value, int *n_binary,
-                       int *binary_values, int *binary_pos, dnnl_memory_desc_t *binary_mds) {
+                       int *binary_values, int *binary_pos, dnnl_memory_desc_t *binary_mds, bool *own_silu) {
     *attr = NULL;
+    if (own_silu) *own_silu = false;
     int chain = 0;
     *sum_value = -1;
     *n_binary = 0;
@@ -464,7 +465,10 @@ pl_status pl_dnnl_attr(pl_xrun *r, const pl_xnode *xn, int rank, const int64_t *
         case PL_POST_CLIP: s = dnnl_post_ops_append_eltwise(po, 1.f, dnnl_eltwise_clip, clampf(q->alpha), clampf(q->beta)); break;
         case PL_POST_SIGMOID: s = dnnl_post_ops_append_eltwise(po, 1.f, dnnl_eltwise_logistic, 0, 0); break;
         case PL_POST_TANH: s = dnnl_post_ops_append_eltwise(po, 1.f, dnnl_eltwise_tanh, 0, 0); break;
-        case PL_POST_SILU: s = dnnl_post_ops_append_eltwise(po, 1.f, dnnl_eltwise_swish, 1.f, 0); break;
+        case PL_POST_SILU:
+            if (own_silu && p == xn->n_post - 1 && pl_own_silu_available()) *own_silu = true; /* after the primitive */
+            else s = dnnl_post_ops_append_eltwise(po, 1.f, dnnl_eltwise_swish, 1.f, 0);
+            break;
         case PL_POST_HARDSWISH: s = dnnl_post_ops_append_eltwise(po, 1.f, dnnl_eltwise_hardswish, 0, 0); break;
         case PL_POST_HARDSIGMOID:
             s = dnnl_post_ops_append_eltwise(po, 1.f, dnnl_eltwise_linear, q->alpha, q->beta);
@@ -624,7 +628,9 @@ pl_status pl_dnnl_prim_attr(pl_xrun *r, const pl_xnode *xn, pl_dnnl_prim *p, int
     p->sum_value = -1;
     p->n_bin = 0;
     p->fused = false;
-    pl_status st = pl_dnnl_attr(r, xn, rank, out_dims, attr, &p->sum_value, &p->n_bin, p->bin_values, p->bin_pos, p->bin_mds);
+    p->own_silu = false;
+    pl_status st = pl_dnnl_attr(r, xn, rank, out_dims, attr, &p->sum_value, &p->n_bin, p->bin_values, p->bin_pos, p->bin_mds,
+                                &p->own_silu);
     if (st == PL_OK) {
         p->fused = xn->n_post > 0;
         return PL_OK;
@@ -633,6 +639,7 @@ pl_status pl_dnnl_prim_attr(pl_xrun *r, const pl_xnode *xn, pl_dnnl_prim *p, int
     pl_err_clear();
     p->sum_value = -1;
     p->n_bin = 0;
+    p->own_silu = false;
     PL_DNNL(dnnl_primitive_attr_create(attr), "attributes");
     st = pl_dnnl_check(dnnl_primitive_attr_set_scratchpad_mode(*attr, dnnl_scratchpad_mode_user), "scratchpad mode");
     if (st != PL_OK) {
@@ -667,6 +674,7 @@ pl_status pl_dnnl_prim_create(pl_dnnl_prim *p, const void *op_desc, dnnl_primiti
         p->fused = false;
         p->sum_value = -1;
         p->n_bin = 0;
+        p->own_silu = false;
     }
     if (ds != dnnl_success) {
         if (plain) dnnl_primitive_attr_destroy(plain);
@@ -720,6 +728,8 @@ static pl_status prim_exec(pl_xrun *r, pl_dnnl_prim *p, int n, pl_dnnl_arg *args
         else PL_TRY(pl_dnnl_reorder(r, &smd, sd, &p->dst_md, dst));
     }
     PL_TRY(exec_threads(r, p->prim, n, a, p->serial));
+    if (p->fused && p->own_silu) /* the trailing SiLU, left out of the primitive (own.c) */
+        pl_own_silu_inplace(dst, (int64_t)(dnnl_memory_desc_get_size(&p->dst_md) / sizeof(float)), p->serial);
     if (p->fused) {
         pl_xrun_post_done(r);
     } else if (p->owner && p->owner->n_post) {

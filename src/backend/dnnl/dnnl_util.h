@@ -42,6 +42,7 @@ typedef struct pl_dnnl_prim {
     dnnl_primitive_t prim;
     dnnl_memory_desc_t src_md, wei_md, dst_md, bias_md, scratch_md, src1_md;
     bool fused;                   /* post-ops are in the primitive */
+    bool own_silu;                /* ... but for a trailing SiLU, applied after it (own.c) */
     int sum_value;
     int n_bin;
     int bin_values[4];
@@ -139,7 +140,7 @@ pl_status pl_dnnl_exec(pl_xrun *r, dnnl_primitive_t p, int n, const pl_dnnl_arg 
 bool pl_dnnl_post_ops_supported(const pl_xgraph *xg, const pl_xnode *xn);
 pl_status pl_dnnl_attr(pl_xrun *r, const pl_xnode *xn, int rank, const int64_t *out_dims,
                        dnnl_primitive_attr_t *attr, int *sum_value, int *n_binary,
-                       int *binary_values, int *binary_pos, dnnl_memory_desc_t *binary_mds);
+                       int *binary_values, int *binary_pos, dnnl_memory_desc_t *binary_mds, bool *own_silu);
 
 /* ---- helpers of the single-primitive tactics (eltwise, binary, norms, concat, ...) ---- */
 /* False when value v is known not to be float (a constant or a declared type); true when it
