@@ -173,8 +173,8 @@ static pl_status make_prim(pl_xrun *r, pl_xnode *xn, const pl_tensor *x, const d
 
 /* Whether oneDNN's Winograd convolution is worth measuring for this node: 2-D, 3x3, stride 1,
  * no dilation, one group (what its F(2,3) and F(4,3) kernels take), channels in whole blocks
- * of 16 (winograd_shape); PL_WINOGRAD=0 never
- * offers it, PL_WINOGRAD=1 takes it wherever oneDNN has it (experiments and tests). */
+ * of 16 (winograd_shape). PL_WINOGRAD=0 never offers it, PL_WINOGRAD=1 takes it wherever
+ * oneDNN has it (experiments and tests). */
 static int winograd_mode(void) {
     const char *e = getenv("PL_WINOGRAD");
     return !e || !*e ? 2 : e[0] == '0' ? 0 : 1;
@@ -224,8 +224,8 @@ static void *measure_buffer(bool needed, size_t bytes, bool zero, bool *failed) 
 
 /* The faster of the direct primitive d and the Winograd one (wg) on this input, measured as
  * TensorRT measures tactics (one warm run each, then up to three rounds alternating, each
- * keeping its minimum; one when either is 30% faster), reorders included: oneDNN's Winograd kernels want nChw16c where the direct
- * ones often choose channels-last. Winograd must be 10% faster to replace direct (it rounds a
+ * keeping its minimum; one when either is 30% faster), reorders included: oneDNN's Winograd
+ * kernels want nChw16c where the direct ones often choose channels-last. Winograd must be 10% faster to replace direct (it rounds a
  * little differently, and the margin keeps noise from flipping choices). The loser is freed;
  * on a failed run both are and the error is set. */
 static pl_status choose_algorithm(pl_xrun *r, pl_dnnl_prim *d, pl_dnnl_prim *wg, const dnnl_memory_desc_t *xmd,
