@@ -695,6 +695,7 @@ pl_status pl_dnnl_prim_create(pl_dnnl_prim *p, const void *op_desc, dnnl_primiti
 }
 
 static pl_status prim_exec(pl_xrun *r, pl_dnnl_prim *p, int n, pl_dnnl_arg *args, void *dst);
+static pl_status eltwise(pl_xrun *r, const dnnl_memory_desc_t *md, void *data, dnnl_alg_kind_t alg, float a, float b);
 
 pl_status pl_dnnl_prim_exec(pl_xrun *r, pl_dnnl_prim *p, int n, pl_dnnl_arg *args, void *dst) {
     pl_status st = prim_exec(r, p, n, args, dst);
@@ -728,8 +729,12 @@ static pl_status prim_exec(pl_xrun *r, pl_dnnl_prim *p, int n, pl_dnnl_arg *args
         else PL_TRY(pl_dnnl_reorder(r, &smd, sd, &p->dst_md, dst));
     }
     PL_TRY(exec_threads(r, p->prim, n, a, p->serial));
-    if (p->fused && p->own_silu) /* the trailing SiLU, left out of the primitive (own.c) */
-        pl_own_silu_inplace(dst, (int64_t)(dnnl_memory_desc_get_size(&p->dst_md) / sizeof(float)), p->serial);
+    if (p->fused && p->own_silu) { /* the trailing SiLU, left out of the primitive (own.c) */
+        if (p->dst_md.data_type == dnnl_f32)
+            pl_own_silu_inplace(dst, (int64_t)(dnnl_memory_desc_get_size(&p->dst_md) / sizeof(float)), p->serial);
+        else
+            PL_TRY(eltwise(r, &p->dst_md, dst, dnnl_eltwise_swish, 1.f, 0));
+    }
     if (p->fused) {
         pl_xrun_post_done(r);
     } else if (p->owner && p->owner->n_post) {
