@@ -308,9 +308,11 @@ pl_status pl_dnnl_exec(pl_xrun *r, dnnl_primitive_t p, int n, const pl_dnnl_arg 
     return exec_threads(r, p, n, args, false);
 }
 
-pl_status pl_dnnl_prim_time(pl_xrun *r, pl_dnnl_prim *p, int n, const pl_dnnl_arg *args, double *ns) {
-    pl_dnnl_arg a[16];
-    if (n + 1 + p->n_bin > 16) return pl_err(PL_ERR_INTERNAL, "too many oneDNN arguments");
+/* a[] = args, then p's scratchpad (the context's slot 0) and its binary post-op operands;
+ * *n_all their count (a holds 16). */
+static pl_status prim_args(pl_xrun *r, const pl_dnnl_prim *p, int n, const pl_dnnl_arg *args, pl_dnnl_arg *a,
+                           int *n_all) {
+    if (n + 2 + p->n_bin > 16) return pl_err(PL_ERR_INTERNAL, "too many oneDNN arguments");
     memcpy(a, args, (size_t)n * sizeof *a);
     size_t ss = dnnl_memory_desc_get_size(&p->scratch_md);
     if (ss) {
@@ -323,6 +325,13 @@ pl_status pl_dnnl_prim_time(pl_xrun *r, pl_dnnl_prim *p, int n, const pl_dnnl_ar
         PL_TRY(pl_xrun_value(r, p->bin_values[b], &t));
         a[n++] = (pl_dnnl_arg){DNNL_ARG_ATTR_MULTIPLE_POST_OP(p->bin_pos[b]) | DNNL_ARG_SRC_1, &p->bin_mds[b], t->data};
     }
+    *n_all = n;
+    return PL_OK;
+}
+
+pl_status pl_dnnl_prim_time(pl_xrun *r, pl_dnnl_prim *p, int n, const pl_dnnl_arg *args, double *ns) {
+    pl_dnnl_arg a[16];
+    PL_TRY(prim_args(r, p, n, args, a, &n));
     double t0 = pl_cpu_now_ns();
     PL_TRY(exec_threads(r, p->prim, n, a, p->serial));
     *ns = pl_cpu_now_ns() - t0;
@@ -705,20 +714,7 @@ pl_status pl_dnnl_prim_exec(pl_xrun *r, pl_dnnl_prim *p, int n, pl_dnnl_arg *arg
 
 static pl_status prim_exec(pl_xrun *r, pl_dnnl_prim *p, int n, pl_dnnl_arg *args, void *dst) {
     pl_dnnl_arg a[16];
-    if (n + 2 + p->n_bin > 16) return pl_err(PL_ERR_INTERNAL, "too many oneDNN arguments");
-    memcpy(a, args, (size_t)n * sizeof *a);
-    size_t ss = dnnl_memory_desc_get_size(&p->scratch_md);
-    if (ss) {
-        void *s = pl_xrun_scratch(r, 0, ss);
-        if (!s) return pl_err(PL_ERR_NOMEM, "cannot allocate %zu bytes of oneDNN scratchpad", ss);
-        a[n++] = (pl_dnnl_arg){DNNL_ARG_SCRATCHPAD, &p->scratch_md, s};
-    }
-    for (int b = 0; b < p->n_bin; b++) {
-        const pl_tensor *t;
-        PL_TRY(pl_xrun_value(r, p->bin_values[b], &t));
-        int idx = p->bin_pos[b];
-        a[n++] = (pl_dnnl_arg){DNNL_ARG_ATTR_MULTIPLE_POST_OP(idx) | DNNL_ARG_SRC_1, &p->bin_mds[b], t->data};
-    }
+    PL_TRY(prim_args(r, p, n, args, a, &n));
     if (p->sum_value >= 0) {
         dnnl_memory_desc_t smd;
         void *sd;
