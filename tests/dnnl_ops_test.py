@@ -1,6 +1,7 @@
 #!/usr/bin/python3
 """Checks the CPU backend's oneDNN tactics for element-wise, binary, normalization, softmax,
-concat/sum and resize ops, Winograd convolutions and the own SiLU after a primitive, against the reference executor (rtol 1e-3, atol 1e-4): small models
+concat/sum and resize ops, Winograd convolutions, the own SiLU after a primitive and the fused
+squeeze-excitation node, against the reference executor (rtol 1e-3, atol 1e-4): small models
 that put each op between convolutions (so it reads and writes oneDNN's blocked layouts, with
 channel counts that fill the blocks and ones that do not), broadcasts both ways, plain inputs
 large enough to stay on oneDNN, a 21-input Concat, LayerNormalization over trailing axes.
@@ -161,6 +162,76 @@ for own in ('', '0'):
     nodes = [h.make_node('MatMul', ['x', 'mw'], ['a']), h.make_node('Sigmoid', ['a'], ['s']), h.make_node('Mul', ['s', 'a'], ['y'])]
     bad += not check(f'MatMul+SiLU own={own or "1"}', model(nodes, inits, [('x', [3, 29, 37])], 'y'),
                      [(rng.standard_normal((3, 29, 37)) * 3).astype(np.float32)], env={'PL_OWN_SILU': own})
+# squeeze-excitation blocks (the se pass, plaster:se): x * gate(fc2(act(fc1(mean(x))))) with x
+# plain (a graph input; a reference op's output, computed in place), or in the layout a
+# convolution leaves (channel counts that fill oneDNN's blocks and ones that do not), x read
+# by another node too, batch 1 and 3, 1-D and 2-D; each fused into one node
+def se_nodes(x, y, C, R, inits, act='Relu', gate='Sigmoid', bias=True, swap=False, rank=4):
+    k = [1] * (rank - 2)
+    w1, w2 = f'{y}_w1', f'{y}_w2'
+    inits += [init(w1, (rng.standard_normal([R, C] + k) * 0.3).astype(np.float32)),
+              init(w2, (rng.standard_normal([C, R] + k) * 0.3).astype(np.float32))]
+    if bias:
+        inits += [init(w1 + 'b', rng.standard_normal(R).astype(np.float32)), init(w2 + 'b', rng.standard_normal(C).astype(np.float32))]
+    nd = [h.make_node('GlobalAveragePool', [x], [y + '_p']),
+          h.make_node('Conv', [y + '_p', w1] + ([w1 + 'b'] if bias else []), [y + '_q'])]
+    q = y + '_q'
+    if act == 'SiLU':
+        nd += [h.make_node('Sigmoid', [q], [q + 's']), h.make_node('Mul', [q, q + 's'], [q + 'a'])]; q += 'a'
+    elif act:
+        nd += [h.make_node(act, [q], [q + 'a'])]; q += 'a'
+    nd += [h.make_node('Conv', [q] + [w2] + ([w2 + 'b'] if bias else []), [y + '_r'])]
+    g = {'Sigmoid': {}, 'HardSigmoid': {'alpha': 1 / 6, 'beta': 0.5}}[gate]
+    nd += [h.make_node(gate, [y + '_r'], [y + '_s'], **g),
+           h.make_node('Mul', [y + '_s', x] if swap else [x, y + '_s'], [y])]
+    return nd
+def se_fused(m):
+    d = tempfile.mkdtemp(prefix='pl_se_'); onnx.save(m, d + '/m.onnx')
+    r = subprocess.run([P, 'info', d + '/m.onnx', '--passes'], capture_output=True, text=True); shutil.rmtree(d)
+    return sum(int(ln.split()[1]) for ln in r.stdout.splitlines() if ln.startswith('  se: ') and 'block(s) fused' in ln)
+for n, C, hw, src, act, gate, bias, swap in (
+        (1, 16, 6, 'conv', 'SiLU', 'Sigmoid', True, False), (3, 13, 7, 'conv', 'Relu', 'HardSigmoid', True, True),
+        (2, 40, 40, 'conv', 'SiLU', 'Sigmoid', False, False), (1, 24, 5, 'input', 'Relu', 'Sigmoid', True, True),
+        (3, 32, 9, 'abs', None, 'HardSigmoid', True, False), (2, 96, 3, 'conv', 'Relu', 'Sigmoid', True, False),
+        (1, 8, 64, 'shared', 'SiLU', 'Sigmoid', True, False), (2, 32, 12, 'wino', 'SiLU', 'Sigmoid', True, False),
+        (3, 40, 30, 'winocat', 'Relu', 'HardSigmoid', True, True)):
+    inits = []
+    if src == 'input':
+        nodes, x0, xin = [], 'x', [n, C, hw, hw]
+    elif src == 'wino':  # oneDNN's Winograd convolution leaves nChw16c (PL_WINOGRAD=1, AVX-512)
+        nodes, x0, xin = [conv('x', 'a0', 3, 32, inits, k=1), conv('a0', 'a', 32, 32, inits)], 'a', [n, 3, hw, hw]
+    elif src == 'winocat':  # ... and a Concat of it with 8 more channels: 40 in blocks of 16
+        nodes, x0, xin = [conv('x', 'a0', 3, 32, inits, k=1), conv('a0', 'a1', 32, 32, inits), conv('a0', 'a2', 32, 8, inits, k=1),
+                          h.make_node('Concat', ['a1', 'a2'], ['a'], axis=1)], 'a', [n, 3, hw, hw]
+    elif src == 'abs':
+        nodes, x0, xin = [h.make_node('Abs', ['x'], ['a'])], 'a', [n, C, hw, hw]
+    else:
+        nodes, x0, xin = [conv('x', 'a', 3, C, inits)], 'a', [n, 3, hw, hw]
+    nodes += se_nodes(x0, 'e', C, max(C // 4, 1), inits, act, gate, bias, swap)
+    if src == 'shared':  # x read after the block too: no computing in place
+        nodes += [conv('e', 'f', C, 5, inits), conv('a', 'g', C, 5, inits), h.make_node('Add', ['f', 'g'], ['y'])]
+    else:
+        nodes += [conv('e', 'y', C, 5, inits)]
+    m = model(nodes, inits, [('x', xin)], 'y')
+    name = f'SE {src} N={n} C={C} {hw}x{hw} {act}/{gate} bias={bias}'
+    if se_fused(m) != 1: print('BAD not fused:', name); bad += 1
+    xs = (rng.standard_normal(xin) * 2).astype(np.float32)
+    env = {'PL_WINOGRAD': '1'} if src.startswith('wino') else {}
+    bad += not check(name, m, [xs], env=env)
+    bad += not check(name + ' PL_OWN_SE=0', m, [xs], env=dict(env, PL_OWN_SE='0'))
+# 1-D (Conv1d) and an fc1 without activation
+inits = []
+w = (rng.standard_normal((20, 3, 3)) * 0.3).astype(np.float32); inits.append(init('cw1', w))
+nodes = [h.make_node('Conv', ['x', 'cw1'], ['a'], pads=[1, 1])] + se_nodes('a', 'y', 20, 6, inits, act=None, rank=3)
+m = model(nodes, inits, [('x', [2, 3, 50])], 'y')
+if se_fused(m) != 1: print('BAD not fused: SE 1-D'); bad += 1
+bad += not check('SE 1-D N=2 C=20 L=50', m, [rng.standard_normal((2, 3, 50)).astype(np.float32)])
+# not a squeeze-excitation: the pooled value read twice, the Mul by another value
+inits = []
+nodes = [conv('x', 'a', 3, 16, inits)] + se_nodes('a', 'e', 16, 4, inits) + [h.make_node('Add', ['e', 'e_p'], ['y'])]
+m = model(nodes, inits, [('x', [1, 3, 6, 6])], 'y')
+if se_fused(m): print('BAD fused with the pooled value read twice'); bad += 1
+bad += not check('SE pooled value read twice', m, [X(3)[:1]])
 # many-input concat (> 16) as in DenseNet
 inits = []
 nodes = [conv('x', 'a', 3, 16, inits), h.make_node('Concat', ['a'] * 20 + ['x'], ['c'], axis=1), conv('c', 'y', 16 * 20 + 3, 5, inits)]

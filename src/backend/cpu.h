@@ -184,6 +184,13 @@ double pl_cpu_now_ns(void);
  * available only with AVX-512 and unless PL_OWN_SILU=0. */
 bool pl_own_silu_available(void);
 void pl_own_silu_inplace(float *d, int64_t n, bool serial);
+/* The element-wise post-op po (an activation, not SUM/ADD/MUL) over n floats in place. */
+pl_status pl_post_apply_f32(const pl_post *po, float *o, int64_t n);
+/* Whether PL_TACTICS_OFF names the tactic called `name` (cpu_engine.c). */
+bool pl_tactic_name_off(const char *name);
+/* Whether the se pass fuses squeeze-excitation blocks into one node for plaster:se (own_se.c):
+ * unless PL_OWN_SE=0 or PL_TACTICS_OFF names plaster:se. */
+bool pl_own_se_enabled(void);
 /* Whether this thread is running batch slices (docs/ENGINE.md, section 8). */
 bool pl_cpu_in_slice(void);
 const pl_xgraph *pl_xrun_graph(const pl_xrun *r);

@@ -16,17 +16,19 @@ extern const pl_tactic *const pl_own_tactics[];
 
 /* Whether PL_TACTICS_OFF (a comma-separated list of tactic names, for experiments and A/B
  * measurements) names t; the reference tactic cannot be turned off. */
-static bool tactic_off(const pl_tactic *t) {
+bool pl_tactic_name_off(const char *name) {
     const char *e = getenv("PL_TACTICS_OFF");
-    size_t n = strlen(t->name);
+    size_t n = strlen(name);
     for (const char *p = e; p && *p;) {
         const char *c = strchr(p, ',');
         size_t len = c ? (size_t)(c - p) : strlen(p);
-        if (len == n && !strncmp(p, t->name, n)) return true;
+        if (len == n && !strncmp(p, name, n)) return true;
         p = c ? c + 1 : NULL;
     }
     return false;
 }
+
+static bool tactic_off(const pl_tactic *t) { return pl_tactic_name_off(t->name); }
 
 int pl_tactics_for(const pl_xgraph *xg, const pl_xnode *xn, const pl_tactic **out, int cap) {
     int n = 0;

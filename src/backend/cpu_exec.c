@@ -611,6 +611,49 @@ static pl_status apply_binary(pl_xrun *r, const pl_xnode *xn, pl_post_kind kind,
 
 void pl_xrun_post_done(pl_xrun *r) { r->post_done = true; }
 
+/* The element-wise post-op po (an activation, not SUM/ADD/MUL) over n floats in place. */
+pl_status pl_post_apply_f32(const pl_post *po, float *o, int64_t n) {
+    float a = po->alpha, b = po->beta;
+    switch (po->kind) {
+    case PL_POST_RELU:
+        for (int64_t i = 0; i < n; i++) o[i] = o[i] < 0 ? o[i] * a : o[i];
+        break;
+    case PL_POST_CLIP:
+        for (int64_t i = 0; i < n; i++) o[i] = o[i] < a ? a : o[i] > b ? b : o[i];
+        break;
+    case PL_POST_SIGMOID:
+        for (int64_t i = 0; i < n; i++) o[i] = 1.0f / (1.0f + expf(-o[i]));
+        break;
+    case PL_POST_TANH:
+        for (int64_t i = 0; i < n; i++) o[i] = tanhf(o[i]);
+        break;
+    case PL_POST_SILU:
+        for (int64_t i = 0; i < n; i++) o[i] = o[i] / (1.0f + expf(-o[i]));
+        break;
+    case PL_POST_HARDSWISH:
+        for (int64_t i = 0; i < n; i++) {
+            float t = o[i] / 6.0f + 0.5f;
+            o[i] *= t < 0 ? 0 : t > 1 ? 1 : t;
+        }
+        break;
+    case PL_POST_HARDSIGMOID:
+        for (int64_t i = 0; i < n; i++) {
+            float t = a * o[i] + b;
+            o[i] = t < 0 ? 0 : t > 1 ? 1 : t;
+        }
+        break;
+    case PL_POST_GELU:
+        for (int64_t i = 0; i < n; i++) o[i] = gelu(o[i]);
+        break;
+    case PL_POST_ELU:
+        for (int64_t i = 0; i < n; i++) o[i] = o[i] < 0 ? a * (expf(o[i]) - 1.0f) : o[i];
+        break;
+    default:
+        return pl_err(PL_ERR_INTERNAL, "unknown post-op %d", (int)po->kind);
+    }
+    return PL_OK;
+}
+
 /* Applies the post-ops to *outp; a broadcasting Add/Mul may replace it by a larger tensor
  * (then *outp is new and owned by the caller, the old one still the caller's too). */
 static pl_status apply_post(pl_xrun *r, const pl_xnode *xn, pl_tensor **outp) {
@@ -625,46 +668,7 @@ static pl_status apply_post(pl_xrun *r, const pl_xnode *xn, pl_tensor **outp) {
         }
         if (out->dtype != PL_DT_FLOAT)
             return pl_err(PL_ERR_INTERNAL, "fused %s needs a float output", pl_post_name(po->kind));
-        float *o = out->data;
-        float a = po->alpha, b = po->beta;
-        int64_t n = out->numel;
-        switch (po->kind) {
-        case PL_POST_RELU:
-            for (int64_t i = 0; i < n; i++) o[i] = o[i] < 0 ? o[i] * a : o[i];
-            break;
-        case PL_POST_CLIP:
-            for (int64_t i = 0; i < n; i++) o[i] = o[i] < a ? a : o[i] > b ? b : o[i];
-            break;
-        case PL_POST_SIGMOID:
-            for (int64_t i = 0; i < n; i++) o[i] = 1.0f / (1.0f + expf(-o[i]));
-            break;
-        case PL_POST_TANH:
-            for (int64_t i = 0; i < n; i++) o[i] = tanhf(o[i]);
-            break;
-        case PL_POST_SILU:
-            for (int64_t i = 0; i < n; i++) o[i] = o[i] / (1.0f + expf(-o[i]));
-            break;
-        case PL_POST_HARDSWISH:
-            for (int64_t i = 0; i < n; i++) {
-                float t = o[i] / 6.0f + 0.5f;
-                o[i] *= t < 0 ? 0 : t > 1 ? 1 : t;
-            }
-            break;
-        case PL_POST_HARDSIGMOID:
-            for (int64_t i = 0; i < n; i++) {
-                float t = a * o[i] + b;
-                o[i] = t < 0 ? 0 : t > 1 ? 1 : t;
-            }
-            break;
-        case PL_POST_GELU:
-            for (int64_t i = 0; i < n; i++) o[i] = gelu(o[i]);
-            break;
-        case PL_POST_ELU:
-            for (int64_t i = 0; i < n; i++) o[i] = o[i] < 0 ? a * (expf(o[i]) - 1.0f) : o[i];
-            break;
-        default:
-            return pl_err(PL_ERR_INTERNAL, "unknown post-op %d", (int)po->kind);
-        }
+        PL_TRY(pl_post_apply_f32(po, out->data, out->numel));
     }
     return PL_OK;
 }

@@ -63,8 +63,10 @@ const pl_tactic pl_tactic_own_layernorm = {.name = "plaster:layernorm", .accepts
 
 extern const pl_tactic pl_tactic_own_lstm; /* own_lstm.c */
 extern const pl_tactic pl_tactic_own_gru;  /* own_gru.c */
+extern const pl_tactic pl_tactic_own_se;   /* own_se.c */
 
-const pl_tactic *const pl_own_tactics[] = {&pl_tactic_own_layernorm, &pl_tactic_own_lstm, &pl_tactic_own_gru, NULL};
+const pl_tactic *const pl_own_tactics[] = {&pl_tactic_own_layernorm, &pl_tactic_own_lstm, &pl_tactic_own_gru,
+                                           &pl_tactic_own_se, NULL};
 
 /* ---- SiLU after a oneDNN primitive ----
  * oneDNN 2.6's fused swish post-op costs about 0.16 ns per element at 2 threads here (a

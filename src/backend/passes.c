@@ -7,6 +7,8 @@
  *   4. fuse        activations, residual and bias Adds and x*sigmoid(x) after Conv,
  *                  ConvTranspose, Gemm and MatMul become post-ops of that node (executed by
  *                  oneDNN as post-ops, or after the reference kernel)
+ *   4b. se        a squeeze-excitation block (GlobalAveragePool, two 1x1 Convs, Mul by the
+ *                  pooled input) becomes one SqueezeExcitation node (plaster:se, own_se.c)
  *   5. dce         nodes none of whose outputs is read are removed
  * Each logs a summary line and one line per change. A value read by a subgraph (If, Loop,
  * Scan) is never renamed, since subgraphs name outer values by index. */
@@ -605,6 +607,118 @@ static pl_status pass_fuse(pl_xgraph *xg) {
     return PL_OK;
 }
 
+/* ---- 4b. squeeze-excitation ---- */
+
+/* Conv c as one of a squeeze-excitation block's fully connected layers: reads v (a pooled
+ * [N, C, 1...] value), constant float weights [R, C, 1...] with group 1 and no padding, an
+ * absent or constant bias [R]. Its weights are returned, *bias the bias or NULL. */
+static const pl_tensor *se_fc(const pl_xgraph *xg, const pl_xnode *c, int v, int *bias) {
+    if (!is_op(c, "Conv") || c->n_in < 2 || c->n_in > 3 || c->in[0] != v || c->n_out != 1 || c->out[0] < 0) return NULL;
+    const pl_tensor *w = cst(xg, c->in[1]);
+    if (!w || w->dtype != PL_DT_FLOAT || w->rank < 3 || w->dims[0] < 1 || w->dims[1] < 1) return NULL;
+    for (int d = 2; d < w->rank; d++)
+        if (w->dims[d] != 1) return NULL;
+    if (pl_attr_int(c->node, "group", 1) != 1) return NULL;
+    int n = 0;
+    const int64_t *pads = pl_attr_ints(c->node, "pads", &n);
+    for (int i = 0; pads && i < n; i++)
+        if (pads[i]) return NULL;
+    *bias = c->n_in == 3 ? c->in[2] : -1;
+    if (*bias >= 0) {
+        const pl_tensor *b = cst(xg, *bias);
+        if (!b || b->dtype != PL_DT_FLOAT || b->rank != 1 || b->numel != w->dims[0]) return NULL;
+    }
+    return w;
+}
+
+static bool is_activation(pl_post_kind k) { return k != PL_POST_NONE && k != PL_POST_SUM && k != PL_POST_ADD && k != PL_POST_MUL; }
+
+/* x * gate(fc2(act(fc1(GlobalAveragePool(x))))), as the fuse pass leaves a squeeze-excitation
+ * block (fc1 and fc2 1x1 convolutions with their activations as post-ops, the Mul by x a
+ * post-op of fc2), becomes one SqueezeExcitation node that plaster:se runs (own_se.c): two
+ * passes over x instead of five primitives. Inputs x, W1 [R, C], B1, W2 transposed [R, C], B2;
+ * the post-ops are fc1's (attribute fc1_posts of them) then fc2's. */
+static pl_status pass_se(pl_xgraph *xg) {
+    int fused = 0;
+    if (!pl_own_se_enabled()) {
+        pl_xgraph_log(xg, "se: off (PL_OWN_SE=0 or PL_TACTICS_OFF)");
+        return PL_OK;
+    }
+    for (int n = 0; n < xg->n_nodes; n++) {
+        pl_xnode *g = &xg->nodes[n];
+        if (!is_op(g, "GlobalAveragePool") || g->n_in != 1 || g->n_out != 1 || g->n_post) continue;
+        int x = g->in[0], p = g->out[0];
+        /* x is float when the weights are (Conv's type constraint), unless declared otherwise */
+        if (x < 0 || (x < xg->g->n_values && xg->g->values[x].info.dtype != PL_DT_FLOAT &&
+                      xg->g->values[x].info.dtype != PL_DT_UNDEFINED))
+            continue;
+        if (p < 0 || pl_xgraph_is_output(xg, p) || read_by_subgraph(xg, p)) continue;
+        int r1 = sole_reader(xg, p);
+        if (r1 < 0) continue;
+        pl_xnode *c1 = &xg->nodes[r1];
+        int b1, b2;
+        const pl_tensor *w1 = se_fc(xg, c1, p, &b1);
+        if (!w1) continue;
+        int q = c1->out[0];
+        if (pl_xgraph_is_output(xg, q) || read_by_subgraph(xg, q)) continue;
+        int r2 = sole_reader(xg, q);
+        if (r2 < 0) continue;
+        pl_xnode *c2 = &xg->nodes[r2];
+        const pl_tensor *w2 = se_fc(xg, c2, q, &b2);
+        if (!w2 || w2->dims[0] != w1->dims[1] || w2->dims[1] != w1->dims[0] || w2->rank != w1->rank) continue;
+        bool ok = c2->n_post >= 1 && c1->n_post + c2->n_post - 1 <= PL_X_MAX_POST;
+        for (int k = 0; ok && k < c1->n_post; k++) ok = is_activation(c1->post[k].kind);
+        for (int k = 0; ok && k < c2->n_post - 1; k++) ok = is_activation(c2->post[k].kind);
+        const pl_post *mul = ok ? &c2->post[c2->n_post - 1] : NULL;
+        if (!mul || mul->kind != PL_POST_MUL || mul->arg != x) continue;
+        int64_t R = w1->dims[0], C = w1->dims[1];
+        /* W2 [C, R] transposed, so that fc2 runs as R rows of C (vectorized over channels) */
+        pl_tensor *w2t;
+        int64_t td[2] = {R, C};
+        PL_TRY(pl_tensor_alloc(PL_DT_FLOAT, 2, td, &w2t));
+        const float *src = w2->data;
+        float *dst = w2t->data;
+        for (int64_t c = 0; c < C; c++)
+            for (int64_t k = 0; k < R; k++) dst[k * C + c] = src[c * R + k];
+        int w2v;
+        pl_status st = pl_xgraph_new_value(xg, &w2v);
+        if (st != PL_OK) {
+            pl_tensor_destroy(w2t);
+            return st;
+        }
+        pl_xgraph_set_const(xg, w2v, w2t);
+        pl_node *se;
+        char name[512];
+        snprintf(name, sizeof name, "%s (SqueezeExcitation)", g->node->name);
+        PL_TRY(pl_xgraph_synth_node(xg, "SqueezeExcitation", name, 1, &se));
+        PL_TRY(pl_xgraph_synth_attr_int(se, "fc1_posts", c1->n_post));
+        int *in = realloc(g->in, 5 * sizeof *in);
+        if (!in) return pl_err(PL_ERR_NOMEM, "out of memory");
+        g = &xg->nodes[n];
+        g->in = in;
+        g->n_in = 5;
+        in[0] = x;
+        in[1] = c1->in[1];
+        in[2] = b1;
+        in[3] = w2v;
+        in[4] = b2;
+        g->node = se;
+        g->op = se->op_type;
+        g->out[0] = c2->out[0];
+        g->n_post = 0;
+        for (int k = 0; k < c1->n_post; k++) g->post[g->n_post++] = c1->post[k];
+        for (int k = 0; k < c2->n_post - 1; k++) g->post[g->n_post++] = c2->post[k];
+        c1->dead = c2->dead = true;
+        PL_TRY(pl_xgraph_count_readers(xg));
+        fused++;
+        pl_xgraph_log(xg, "  se: GlobalAveragePool '%s', Conv '%s', Conv '%s' and Mul -> SqueezeExcitation (%lld -> %lld -> %lld channels)",
+                      xg->g->nodes[g->orig_index].name, c1->node->name, c2->node->name, (long long)C, (long long)R,
+                      (long long)C);
+    }
+    pl_xgraph_log(xg, "se: %d squeeze-excitation block(s) fused into SqueezeExcitation", fused);
+    return PL_OK;
+}
+
 /* ---- 5. dead code ---- */
 
 static pl_status pass_dce(pl_xgraph *xg) {
@@ -628,6 +742,7 @@ pl_status pl_passes_run(pl_xgraph *xg) {
     PL_TRY(pass_layernorm(xg));
     PL_TRY(pass_bn_fold(xg));
     PL_TRY(pass_fuse(xg));
+    PL_TRY(pass_se(xg));
     PL_TRY(pass_dce(xg));
     return pl_xgraph_count_readers(xg);
 }

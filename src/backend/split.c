@@ -31,7 +31,7 @@ static const char *const per_sample_ops[] = {
     "Sinh", "Cosh", "Asinh", "Acosh", "Atanh", "Erf", "Not", "IsNaN", "IsInf", "Cast",
     "Identity", "Clip", "ThresholdedRelu", "Shrink", "Conv", "ConvTranspose", "AveragePool",
     "LpPool", "GlobalAveragePool", "GlobalMaxPool", "GlobalLpPool", "LRN", "InstanceNormalization",
-    "DepthToSpace", "SpaceToDepth", NULL};
+    "DepthToSpace", "SpaceToDepth", "SqueezeExcitation", NULL};
 
 /* Broadcasting element-wise ops: every input either a sample value of the output's rank or a
  * constant that broadcasts over axis 0. */
