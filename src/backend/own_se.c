@@ -109,36 +109,45 @@ static void scale_rows(const float *src, float *dst, int64_t B, int64_t r0, int6
         for (int64_t c = 0; c < B; c++) dst[c] = src[c] * scale[c];
 }
 
-/* The gate of one sample: s[0..C) from the channel means m[0..C); q holds R floats. */
-static pl_status gate(const pl_xnode *xn, const pl_xgraph *xg, const float *m, float *q, float *s, int64_t C,
-                      int64_t R, int n1) {
-    const float *w1 = xg->consts[xn->in[1]]->data, *w2t = xg->consts[xn->in[3]]->data;
-    const float *b1 = xn->in[2] >= 0 ? xg->consts[xn->in[2]]->data : NULL;
-    const float *b2 = xn->in[4] >= 0 ? xg->consts[xn->in[4]]->data : NULL;
-    for (int64_t k = 0; k < R; k++) {
-        const float *w = w1 + k * C;
-        float t = 0;
+/* The node's post-ops [p0, p1) over n floats (activations, checked by se_accepts). */
+static void posts(const pl_xnode *xn, int p0, int p1, float *d, int64_t n) {
+    for (int p = p0; p < p1; p++) (void)pl_post_apply_f32(&xn->post[p], d, n);
+}
+
+/* fc1 row k of one sample: act(W1[k] . m + B1[k]). */
+static float fc1_row(const pl_xnode *xn, const float *w1, const float *b1, const float *m, int64_t C, int64_t k, int n1) {
+    const float *w = w1 + k * C;
+    float t = 0;
 #pragma omp simd reduction(+ : t)
-        for (int64_t c = 0; c < C; c++) t += w[c] * m[c];
-        q[k] = t + (b1 ? b1[k] : 0.0f);
-    }
-    for (int p = 0; p < n1; p++) PL_TRY(pl_post_apply_f32(&xn->post[p], q, R));
-    if (b2) memcpy(s, b2, (size_t)C * sizeof *s);
-    else memset(s, 0, (size_t)C * sizeof *s);
+    for (int64_t c = 0; c < C; c++) t += w[c] * m[c];
+    t += b1 ? b1[k] : 0.0f;
+    posts(xn, 0, n1, &t, 1);
+    return t;
+}
+
+/* fc2 columns [c0, c1) of one sample: gate(q W2^T + B2), from W2 transposed ([R, C]). */
+static void fc2_cols(const pl_xnode *xn, const float *w2t, const float *b2, const float *q, float *s, int64_t C,
+                     int64_t R, int64_t c0, int64_t c1, int n1) {
+    for (int64_t c = c0; c < c1; c++) s[c] = b2 ? b2[c] : 0.0f;
     for (int64_t k = 0; k < R; k++) {
         const float *w = w2t + k * C;
         float qk = q[k];
 #pragma omp simd
-        for (int64_t c = 0; c < C; c++) s[c] += qk * w[c];
+        for (int64_t c = c0; c < c1; c++) s[c] += qk * w[c];
     }
-    for (int p = n1; p < xn->n_post; p++) PL_TRY(pl_post_apply_f32(&xn->post[p], s, C));
-    return PL_OK;
+    posts(xn, n1, xn->n_post, s + c0, c1 - c0);
 }
 
 static bool se_accepts(const pl_xgraph *xg, const pl_xnode *xn) {
     if (xn->node->domain[0] || strcmp(xn->op, "SqueezeExcitation") || xn->n_in != 5 || xn->n_out != 1) return false;
     const pl_tensor *w1 = xn->in[1] >= 0 ? xg->consts[xn->in[1]] : NULL;
     const pl_tensor *w2t = xn->in[3] >= 0 ? xg->consts[xn->in[3]] : NULL;
+    int64_t n1 = pl_attr_int(xn->node, "fc1_posts", 0);
+    if (n1 < 0 || n1 > xn->n_post) return false;
+    for (int p = 0; p < xn->n_post; p++)
+        if (xn->post[p].kind == PL_POST_NONE || xn->post[p].kind == PL_POST_SUM || xn->post[p].kind == PL_POST_ADD ||
+            xn->post[p].kind == PL_POST_MUL)
+            return false;
     return w1 && w2t && w1->dtype == PL_DT_FLOAT && w2t->dtype == PL_DT_FLOAT && w1->rank >= 2 &&
            w2t->rank == 2 && w2t->dims[0] == w1->dims[0] && w2t->dims[1] == w1->dims[1];
 }
@@ -148,7 +157,6 @@ static pl_status se_run(pl_xrun *r, pl_xnode *xn) {
     const pl_tensor *w1 = xg->consts[xn->in[1]];
     int64_t R = w1->dims[0], C = w1->dims[1];
     int n1 = (int)pl_attr_int(xn->node, "fc1_posts", 0);
-    if (n1 < 0 || n1 > xn->n_post) return pl_err(PL_ERR_INTERNAL, "node '%s': bad fc1_posts", xn->node->name);
     const pl_tensor *x;
     se_view v;
     float *xd, *yd;
@@ -184,7 +192,7 @@ static pl_status se_run(pl_xrun *r, pl_xnode *xn) {
     if (x->numel == 0) return PL_OK;
 
     int nt = pl_xrun_threads(r);
-    if (x->numel < 32768) nt = 1;
+    if (x->numel + 2 * v.N * R * C < 32768) nt = 1; /* less than a team's fork is worth */
     int64_t panels = v.N * v.nb;
     int64_t k = panels >= 2 * nt ? 1 : (2 * nt + panels - 1) / panels; /* chunks per panel */
     if (k > v.HW) k = v.HW;
@@ -193,37 +201,53 @@ static pl_status se_run(pl_xrun *r, pl_xnode *xn) {
     size_t need = ((size_t)items * (size_t)v.B + (size_t)v.N * (size_t)(2 * nbB + R)) * sizeof(float);
     float *part = pl_xrun_scratch(r, 3, need);
     if (!part) return pl_err(PL_ERR_NOMEM, "out of memory (%zu bytes of squeeze-excitation scratch)", need);
-    float *mean = part + items * v.B, *scale = mean + v.N * nbB, *q = scale + v.N * nbB;
+    float *mean = part + items * v.B, *scale = mean + v.N * nbB, *q = scale + v.N * nbB; /* q: [N][R] */
 
-#pragma omp parallel for num_threads(nt) schedule(static) if (nt > 1)
-    for (int64_t it = 0; it < items; it++) {
-        int64_t pan = it / k, j = it % k, n = pan / v.nb, cb = pan % v.nb;
-        int64_t r0 = j * rows, r1 = r0 + rows < v.HW ? r0 + rows : v.HW;
-        float *acc = part + it * v.B;
-        memset(acc, 0, (size_t)v.B * sizeof *acc);
-        int64_t off = n * v.ns + cb * v.cs;
-        if (r0 < r1) sum_rows(xd + off, v.B, r0, r1, acc);
-    }
+    const float *w1d = w1->data, *w2t = xg->consts[xn->in[3]]->data;
+    const float *b1 = xn->in[2] >= 0 ? xg->consts[xn->in[2]]->data : NULL;
+    const float *b2 = xn->in[4] >= 0 ? xg->consts[xn->in[4]]->data : NULL;
+    const int64_t CW = 64; /* fc2 columns per work item */
+    int64_t ncw = (C + CW - 1) / CW;
     float inv = 1.0f / (float)v.HW;
-    for (int64_t n = 0; n < v.N; n++) {
-        float *m = mean + n * nbB;
-        memset(m, 0, (size_t)nbB * sizeof *m);
-        for (int64_t cb = 0; cb < v.nb; cb++)
-            for (int64_t j = 0; j < k; j++) {
-                const float *a = part + ((n * v.nb + cb) * k + j) * v.B;
-                for (int64_t c = 0; c < v.B; c++) m[cb * v.B + c] += a[c];
+    /* one team for the whole node: sums, means, fc1 rows, fc2 columns, the multiply */
+#pragma omp parallel num_threads(nt) if (nt > 1)
+    {
+#pragma omp for schedule(static)
+        for (int64_t it = 0; it < items; it++) {
+            int64_t pan = it / k, j = it % k, n = pan / v.nb, cb = pan % v.nb;
+            int64_t r0 = j * rows, r1 = r0 + rows < v.HW ? r0 + rows : v.HW;
+            float *acc = part + it * v.B;
+            memset(acc, 0, (size_t)v.B * sizeof *acc);
+            if (r0 < r1) sum_rows(xd + n * v.ns + cb * v.cs, v.B, r0, r1, acc);
+        }
+#pragma omp for schedule(static)
+        for (int64_t pan = 0; pan < panels; pan++) {
+            int64_t n = pan / v.nb, cb = pan % v.nb;
+            float *m = mean + n * nbB + cb * v.B;
+            for (int64_t c = 0; c < v.B; c++) {
+                float t = 0;
+                for (int64_t j = 0; j < k; j++) t += part[(pan * k + j) * v.B + c];
+                m[c] = t * inv;
             }
-        for (int64_t c = 0; c < C; c++) m[c] *= inv;
-        float *s = scale + n * nbB;
-        PL_TRY(gate(xn, xg, m, q + 0, s, C, R, n1));
-        for (int64_t c = C; c < nbB; c++) s[c] = 0; /* padded channels of a block stay zero */
-    }
-#pragma omp parallel for num_threads(nt) schedule(static) if (nt > 1)
-    for (int64_t it = 0; it < items; it++) {
-        int64_t pan = it / k, j = it % k, n = pan / v.nb, cb = pan % v.nb;
-        int64_t r0 = j * rows, r1 = r0 + rows < v.HW ? r0 + rows : v.HW;
-        int64_t off = n * v.ns + cb * v.cs;
-        if (r0 < r1) scale_rows(xd + off, yd + off, v.B, r0, r1, scale + n * nbB + cb * v.B);
+        }
+#pragma omp for schedule(static)
+        for (int64_t i = 0; i < v.N * R; i++)
+            q[i] = fc1_row(xn, w1d, b1, mean + (i / R) * nbB, C, i % R, n1);
+#pragma omp for schedule(static)
+        for (int64_t i = 0; i < v.N * ncw; i++) {
+            int64_t n = i / ncw, c0 = (i % ncw) * CW, c1 = c0 + CW < C ? c0 + CW : C;
+            float *sn = scale + n * nbB;
+            fc2_cols(xn, w2t, b2, q + n * R, sn, C, R, c0, c1, n1);
+            if (c1 == C)
+                for (int64_t c = C; c < nbB; c++) sn[c] = 0; /* padded channels of a block stay zero */
+        }
+#pragma omp for schedule(static)
+        for (int64_t it = 0; it < items; it++) {
+            int64_t pan = it / k, j = it % k, n = pan / v.nb, cb = pan % v.nb;
+            int64_t r0 = j * rows, r1 = r0 + rows < v.HW ? r0 + rows : v.HW;
+            int64_t off = n * v.ns + cb * v.cs;
+            if (r0 < r1) scale_rows(xd + off, yd + off, v.B, r0, r1, scale + n * nbB + cb * v.B);
+        }
     }
     return PL_OK;
 }
