@@ -394,7 +394,9 @@ void pl_bench_settings_default(pl_bench_settings *s, pl_scenario scenario);
 const char *pl_scenario_name(pl_scenario scenario);
 
 typedef struct pl_node_time {
-    const char *name, *op; /* borrowed from the model */
+    /* borrowed from the model; op is the node's op, or the op a graph pass fused it into
+     * (SqueezeExcitation, LayerNormalization: a static string) */
+    const char *name, *op;
     int64_t calls;
     double total_ns;
 } pl_node_time;

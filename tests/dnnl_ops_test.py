@@ -6,7 +6,7 @@ that put each op between convolutions (so it reads and writes oneDNN's blocked l
 channel counts that fill the blocks and ones that do not), broadcasts both ways, plain inputs
 large enough to stay on oneDNN, a 21-input Concat, LayerNormalization over trailing axes.
 usage: tests/dnnl_ops_test.py PLASTER   (Debian's python3 with onnx and numpy)"""
-import os, sys, subprocess, tempfile, shutil, glob, numpy as np, onnx
+import os, sys, json, subprocess, tempfile, shutil, glob, numpy as np, onnx
 from onnx import helper as h, TensorProto as TP, numpy_helper as nh
 P = sys.argv[1]
 os.makedirs('/tmp', exist_ok=True)
@@ -219,6 +219,17 @@ for n, C, hw, src, act, gate, bias, swap in (
     env = {'PL_WINOGRAD': '1'} if src.startswith('wino') else {}
     bad += not check(name, m, [xs], env=env)
     bad += not check(name + ' PL_OWN_SE=0', m, [xs], env=dict(env, PL_OWN_SE='0'))
+# --profile lists the block's time under the fused op at its pooling node, the rest 0 calls
+inits = []
+m = model([conv('x', 'a', 3, 16, inits)] + se_nodes('a', 'e', 16, 4, inits) + [conv('e', 'y', 16, 5, inits)], inits, [('x', [1, 3, 6, 6])], 'y')
+d = tempfile.mkdtemp(prefix='pl_se_prof_'); onnx.save(m, d + '/m.onnx')
+r = subprocess.run([P, 'bench', d + '/m.onnx', '--duration', '0.05', '--min-queries', '5', '--warmup-ms', '0', '--profile', '--json'],
+                   capture_output=True, text=True); shutil.rmtree(d)
+prof = json.loads(r.stdout)['profile'] if r.returncode == 0 else []
+se_rows = [p for p in prof if p['op'] == 'SqueezeExcitation']
+if len(se_rows) != 1 or se_rows[0]['calls'] < 5 or sum(p['calls'] for p in prof if p['op'] in ('Sigmoid', 'Mul')):
+    print('BAD SE profile', r.returncode, r.stderr[-200:], prof); bad += 1
+else: print('ok  SE profile: SqueezeExcitation', se_rows[0]['calls'], 'calls')
 # 1-D (Conv1d) and an fc1 without activation
 inits = []
 w = (rng.standard_normal((20, 3, 3)) * 0.3).astype(np.float32); inits.append(init('cw1', w))

@@ -4,10 +4,10 @@
  * oneDNN runs such a block as five primitives (average pooling, two 1x1 convolutions on a
  * 1x1 image, a sigmoid and a broadcast multiply), each a dispatch and, above the small-problem
  * threshold, a fork of the thread team; the two convolutions are a few hundred to a few
- * thousand multiply-adds. Here it is two passes over x in the layout x arrives in (plain
- * NCHW, channels-last or oneDNN's nChw8c/nChw16c blocks): the channel sums, then the
- * multiply, in place over x when this node is its last reader; the fully connected layers in
- * between run on one thread over constant weights.
+ * thousand multiply-adds. Here it is one thread team and two passes over x in the layout x
+ * arrives in (plain NCHW, channels-last or oneDNN's nChw8c/nChw16c blocks): the channel sums,
+ * then, after the fully connected layers (fc1 split by rows, fc2 by blocks of columns over its
+ * transposed weights), the multiply, in place over x when this node is its last reader.
  *
  * Every layout is seen as panels: for sample n and channel block cb, HW rows of B floats at
  * n * ns + cb * cs (B = 1 for plain NCHW, B = C for channels-last with a single block, the

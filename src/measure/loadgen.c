@@ -119,12 +119,22 @@ static pl_status make_inputs(pl_lg *b) {
 
 /* ---- one inference on one stream ---- */
 
+/* The ops the cpu backend's passes make of several nodes (docs/ENGINE.md, section 2), as
+static strings: a profile names the node that ran, and outlives the engine that ran it. */
+static const char *fused_op(const char *op) {
+    static const char *const ops[] = {"SqueezeExcitation", "LayerNormalization"};
+    for (size_t i = 0; op && i < sizeof ops / sizeof *ops; i++)
+        if (!strcmp(op, ops[i])) return ops[i];
+    return NULL;
+}
+
 static void profile_hook(void *user, int node_index, const pl_node *node,
                          const pl_tensor *const *inputs, pl_tensor *const *outputs, double ns) {
     pl_lg_stream *st = user;
     if (node_index < 0 || node_index >= st->n_nodes) return;
     st->node_ns[node_index] += ns;
     st->node_calls[node_index]++;
+    if (node) st->node_op[node_index] = fused_op(node->op_type);
 }
 
 pl_status pl_lg_infer(pl_lg *b, int stream) {
@@ -160,6 +170,7 @@ static void lg_free(pl_lg *b) {
             free(b->streams[i].kept);
             free(b->streams[i].node_ns);
             free(b->streams[i].node_calls);
+            free(b->streams[i].node_op);
         }
     free(b->streams);
     if (b->owned_inputs)
@@ -263,7 +274,8 @@ static pl_status setup(pl_lg *b, const pl_model *model, const pl_bench_settings 
         st->n_nodes = n_nodes;
         st->node_ns = calloc((size_t)n_nodes + 1, sizeof *st->node_ns);
         st->node_calls = calloc((size_t)n_nodes + 1, sizeof *st->node_calls);
-        if (!st->node_ns || !st->node_calls) return pl_err(PL_ERR_NOMEM, "out of memory");
+        st->node_op = calloc((size_t)n_nodes + 1, sizeof *st->node_op);
+        if (!st->node_ns || !st->node_calls || !st->node_op) return pl_err(PL_ERR_NOMEM, "out of memory");
         PL_TRY(pl_context_create(b->engine, &st->ctx));
     }
     t0 = pl_lg_now_ns();
@@ -424,6 +436,7 @@ pl_status pl_lg_finish(pl_lg *b, pl_lg_result *box, double target_qps) {
             for (int k = 0; k < b->n_streams; k++) {
                 r->nodes[i].total_ns += b->streams[k].node_ns[i];
                 r->nodes[i].calls += b->streams[k].node_calls[i];
+                if (b->streams[k].node_op[i]) r->nodes[i].op = b->streams[k].node_op[i];
             }
         }
         for (int i = 1; i < nn; i++) { /* insertion sort, most time first */

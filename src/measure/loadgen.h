@@ -12,6 +12,7 @@ typedef struct pl_lg_stream {
     int n_nodes;
     double *node_ns; /* per top-level node, this stream's profile */
     int64_t *node_calls;
+    const char **node_op; /* the fused op that ran in the node's place (static), or NULL */
     /* this stream's output tensors, kept from query to query and bound to the next one
      * (pl_context_run_into: the bench's inputs keep their shapes, so a query allocates nothing
      * for its outputs); NULL where an output is not a plain tensor */
