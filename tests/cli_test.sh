@@ -147,7 +147,8 @@ fi
 "$PLASTER" run "$M/relu.onnx" --backend cpu --input-dir "$M/good" --output-dir "$T/c_relu" --quiet
 same_outputs "relu.plan vs relu.onnx (reference)" "$T/p_relu" "$T/o_relu"
 same_outputs "relu.plan vs relu.onnx (cpu)" "$T/p_relu" "$T/c_relu"
-# without oneDNN every node runs the reference kernel: bit for bit the reference executor
+# without oneDNN every node of this model runs the reference kernel (it has none of plaster's own
+# tactics' ops): bit for bit the reference executor
 "$PLASTER" run "$T/cnn_nd.plan" --input-dir "$M/cnn_in" --output-dir "$T/p_cnn_nd" --quiet
 "$PLASTER" run "$M/cnn.onnx" --backend reference --input-dir "$M/cnn_in" --output-dir "$T/o_cnn" --quiet
 same_outputs "cnn.plan (--no-onednn) vs cnn.onnx" "$T/p_cnn_nd" "$T/o_cnn"

@@ -230,6 +230,23 @@ se_rows = [p for p in prof if p['op'] == 'SqueezeExcitation']
 if len(se_rows) != 1 or se_rows[0]['calls'] < 5 or sum(p['calls'] for p in prof if p['op'] in ('Sigmoid', 'Mul')):
     print('BAD SE profile', r.returncode, r.stderr[-200:], prof); bad += 1
 else: print('ok  SE profile: SqueezeExcitation', se_rows[0]['calls'], 'calls')
+# a plan built without oneDNN keeps plaster:se (plaster's own tactics need no oneDNN)
+inits = []
+m = model([conv('x', 'a', 3, 24, inits)] + se_nodes('a', 'e', 24, 6, inits, act='SiLU') + [conv('e', 'y', 24, 5, inits)], inits, [('x', [2, 3, 9, 9])], 'y')
+d = tempfile.mkdtemp(prefix='pl_se_plan_'); onnx.save(m, d + '/m.onnx'); os.makedirs(d + '/in')
+xs = rng.standard_normal((2, 3, 9, 9)).astype(np.float32)
+open(d + '/in/input_0.pb', 'wb').write(nh.from_array(xs).SerializeToString())
+rs = [subprocess.run(c, capture_output=True, text=True) for c in (
+    [P, 'build', d + '/m.onnx', '-o', d + '/m.plan', '--no-onednn', '--json'],
+    [P, 'run', d + '/m.plan', '--input-dir', d + '/in', '--output-dir', d + '/p', '--quiet'],
+    [P, 'run', d + '/m.onnx', '--backend', 'reference', '--input-dir', d + '/in', '--output-dir', d + '/r', '--quiet'])]
+if any(r.returncode for r in rs) or 'plaster:se' not in rs[0].stdout:
+    print('BAD SE plan without oneDNN', [(r.returncode, r.stderr[-200:]) for r in rs]); bad += 1
+else:
+    o = [nh.to_array(onnx.load_tensor(d + f'/{k}/output_0.pb')) for k in 'pr']
+    ok = np.allclose(o[0], o[1], rtol=1e-3, atol=1e-4)
+    print('ok ' if ok else 'BAD', 'SE plan without oneDNN maxerr %.3g' % float(np.abs(o[0] - o[1]).max())); bad += not ok
+shutil.rmtree(d)
 # 1-D (Conv1d) and an fc1 without activation
 inits = []
 w = (rng.standard_normal((20, 3, 3)) * 0.3).astype(np.float32); inits.append(init('cw1', w))

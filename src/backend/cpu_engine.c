@@ -42,6 +42,16 @@ int pl_tactics_for(const pl_xgraph *xg, const pl_xnode *xn, const pl_tactic **ou
     return n;
 }
 
+/* Whether t is one of the oneDNN tactics (not plaster's own, not the reference). */
+static bool needs_dnnl(const pl_tactic *t) {
+#ifdef PL_HAVE_DNNL
+    for (int i = 0; pl_dnnl_tactics[i]; i++)
+        if (pl_dnnl_tactics[i] == t) return true;
+#endif
+    (void)t;
+    return false;
+}
+
 static const pl_tactic *tactic_named(const char *name) {
     for (int i = 0; pl_own_tactics[i]; i++)
         if (!strcmp(pl_own_tactics[i]->name, name)) return pl_own_tactics[i];
@@ -148,7 +158,7 @@ pl_status pl_cpu_engine_build(const pl_model *m, const pl_cpu_build_opts *o, pl_
                 break;
             }
             const pl_tactic *t = tactic_named(o->forced[live]);
-            if (!t || !t->accepts(xg, xn) || (!ce->dnnl && t != &pl_tactic_reference)) {
+            if (!t || !t->accepts(xg, xn) || (!ce->dnnl && needs_dnnl(t))) {
                 st = pl_err(PL_ERR_INVALID, "the plan's tactic '%s' for node '%s' (%s) is not available here",
                             o->forced[live], xn->node->name, xn->op);
                 break;
