@@ -230,6 +230,21 @@ se_rows = [p for p in prof if p['op'] == 'SqueezeExcitation']
 if len(se_rows) != 1 or se_rows[0]['calls'] < 5 or sum(p['calls'] for p in prof if p['op'] in ('Sigmoid', 'Mul')):
     print('BAD SE profile', r.returncode, r.stderr[-200:], prof); bad += 1
 else: print('ok  SE profile: SqueezeExcitation', se_rows[0]['calls'], 'calls')
+# an fc Conv with attributes the Conv itself refuses (kernel_shape against 1x1 weights) is not
+# fused: the run fails with the Conv's one-line error, on both backends
+inits = []
+nodes = [conv('x', 'a', 3, 16, inits)] + se_nodes('a', 'y', 16, 4, inits)
+for nd in nodes:
+    if nd.output[0] == 'y_q': nd.attribute.extend([h.make_attribute('kernel_shape', [3, 3])])
+m = model(nodes, inits, [('x', [1, 3, 6, 6])], 'y')
+if se_fused(m): print('BAD fused an fc Conv with kernel_shape 3x3'); bad += 1
+d = tempfile.mkdtemp(prefix='pl_se_bad_'); onnx.save(m, d + '/m.onnx'); os.makedirs(d + '/in')
+open(d + '/in/input_0.pb', 'wb').write(nh.from_array(X(3)[:1]).SerializeToString())
+for b in ('cpu', 'reference'):
+    r = subprocess.run([P, 'run', d + '/m.onnx', '--input-dir', d + '/in', '--output-dir', d + '/o', '--backend', b], capture_output=True, text=True)
+    if r.returncode != 1 or len(r.stderr.strip().splitlines()) != 1: print('BAD SE malformed fc', b, r.returncode, r.stderr[-300:]); bad += 1
+    else: print('ok  SE malformed fc refused on', b + ':', r.stderr.strip()[-90:])
+shutil.rmtree(d)
 # a plan built without oneDNN keeps plaster:se (plaster's own tactics need no oneDNN)
 inits = []
 m = model([conv('x', 'a', 3, 24, inits)] + se_nodes('a', 'e', 24, 6, inits, act='SiLU') + [conv('e', 'y', 24, 5, inits)], inits, [('x', [2, 3, 9, 9])], 'y')

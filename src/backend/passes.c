@@ -623,6 +623,18 @@ static const pl_tensor *se_fc(const pl_xgraph *xg, const pl_xnode *c, int v, int
     const int64_t *pads = pl_attr_ints(c->node, "pads", &n);
     for (int i = 0; pads && i < n; i++)
         if (pads[i]) return NULL;
+    /* attributes the Conv itself would refuse stay with it (and its error message) */
+    const int64_t *ks = pl_attr_ints(c->node, "kernel_shape", &n);
+    if (ks && n != w->rank - 2) return NULL;
+    for (int i = 0; ks && i < n; i++)
+        if (ks[i] != 1) return NULL;
+    static const char *const positive[] = {"strides", "dilations"};
+    for (int a = 0; a < 2; a++) {
+        const int64_t *at = pl_attr_ints(c->node, positive[a], &n);
+        if (at && n != w->rank - 2) return NULL;
+        for (int i = 0; at && i < n; i++)
+            if (at[i] < 1) return NULL;
+    }
     *bias = c->n_in == 3 ? c->in[2] : -1;
     if (*bias >= 0) {
         const pl_tensor *b = cst(xg, *bias);
