@@ -15,7 +15,7 @@ extern const pl_tactic *const pl_dnnl_tactics[];
 extern const pl_tactic *const pl_own_tactics[];
 
 /* Whether PL_TACTICS_OFF (a comma-separated list of tactic names, for experiments and A/B
- * measurements) names t; the reference tactic cannot be turned off. */
+ * measurements) names the tactic called `name`; the reference tactic cannot be turned off. */
 bool pl_tactic_name_off(const char *name) {
     const char *e = getenv("PL_TACTICS_OFF");
     size_t n = strlen(name);

@@ -120,7 +120,7 @@ static pl_status make_inputs(pl_lg *b) {
 /* ---- one inference on one stream ---- */
 
 /* The ops the cpu backend's passes make of several nodes (docs/ENGINE.md, section 2), as
-static strings: a profile names the node that ran, and outlives the engine that ran it. */
+ * static strings: a profile names the node that ran, and outlives the engine that ran it. */
 static const char *fused_op(const char *op) {
     static const char *const ops[] = {"SqueezeExcitation", "LayerNormalization"};
     for (size_t i = 0; op && i < sizeof ops / sizeof *ops; i++)
