@@ -39,6 +39,10 @@ typedef struct pl_post {
 } pl_post;
 
 const char *pl_post_name(pl_post_kind k);
+/* Whether k is an element-wise activation (not NONE and not a SUM/ADD/MUL by another value). */
+static inline bool pl_post_is_activation(pl_post_kind k) {
+    return k != PL_POST_NONE && k != PL_POST_SUM && k != PL_POST_ADD && k != PL_POST_MUL;
+}
 
 struct pl_tactic;
 

@@ -20,7 +20,6 @@
 
 #include <omp.h>
 
-#include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 
@@ -145,9 +144,7 @@ static bool se_accepts(const pl_xgraph *xg, const pl_xnode *xn) {
     int64_t n1 = pl_attr_int(xn->node, "fc1_posts", 0);
     if (n1 < 0 || n1 > xn->n_post) return false;
     for (int p = 0; p < xn->n_post; p++)
-        if (xn->post[p].kind == PL_POST_NONE || xn->post[p].kind == PL_POST_SUM || xn->post[p].kind == PL_POST_ADD ||
-            xn->post[p].kind == PL_POST_MUL)
-            return false;
+        if (!pl_post_is_activation(xn->post[p].kind)) return false;
     return w1 && w2t && w1->dtype == PL_DT_FLOAT && w2t->dtype == PL_DT_FLOAT && w1->rank >= 2 &&
            w2t->rank == 2 && w2t->dims[0] == w1->dims[0] && w2t->dims[1] == w1->dims[1];
 }

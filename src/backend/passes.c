@@ -643,8 +643,6 @@ static const pl_tensor *se_fc(const pl_xgraph *xg, const pl_xnode *c, int v, int
     return w;
 }
 
-static bool is_activation(pl_post_kind k) { return k != PL_POST_NONE && k != PL_POST_SUM && k != PL_POST_ADD && k != PL_POST_MUL; }
-
 /* x * gate(fc2(act(fc1(GlobalAveragePool(x))))), as the fuse pass leaves a squeeze-excitation
  * block (fc1 and fc2 1x1 convolutions with their activations as post-ops, the Mul by x a
  * post-op of fc2), becomes one SqueezeExcitation node that plaster:se runs (own_se.c): two
@@ -679,8 +677,8 @@ static pl_status pass_se(pl_xgraph *xg) {
         const pl_tensor *w2 = se_fc(xg, c2, q, &b2);
         if (!w2 || w2->dims[0] != w1->dims[1] || w2->dims[1] != w1->dims[0] || w2->rank != w1->rank) continue;
         bool ok = c2->n_post >= 1 && c1->n_post + c2->n_post - 1 <= PL_X_MAX_POST;
-        for (int k = 0; ok && k < c1->n_post; k++) ok = is_activation(c1->post[k].kind);
-        for (int k = 0; ok && k < c2->n_post - 1; k++) ok = is_activation(c2->post[k].kind);
+        for (int k = 0; ok && k < c1->n_post; k++) ok = pl_post_is_activation(c1->post[k].kind);
+        for (int k = 0; ok && k < c2->n_post - 1; k++) ok = pl_post_is_activation(c2->post[k].kind);
         const pl_post *mul = ok ? &c2->post[c2->n_post - 1] : NULL;
         if (!mul || mul->kind != PL_POST_MUL || mul->arg != x) continue;
         int64_t R = w1->dims[0], C = w1->dims[1];
@@ -706,7 +704,6 @@ static pl_status pass_se(pl_xgraph *xg) {
         PL_TRY(pl_xgraph_synth_attr_int(se, "fc1_posts", c1->n_post));
         int *in = realloc(g->in, 5 * sizeof *in);
         if (!in) return pl_err(PL_ERR_NOMEM, "out of memory");
-        g = &xg->nodes[n];
         g->in = in;
         g->n_in = 5;
         in[0] = x;

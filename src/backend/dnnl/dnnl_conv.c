@@ -225,9 +225,9 @@ static void *measure_buffer(bool needed, size_t bytes, bool zero, bool *failed) 
 /* The faster of the direct primitive d and the Winograd one (wg) on this input, measured as
  * TensorRT measures tactics (one warm run each, then up to three rounds alternating, each
  * keeping its minimum; one when either is 30% faster), reorders included: oneDNN's Winograd
- * kernels want nChw16c where the direct ones often choose channels-last. Winograd must be 10% faster to replace direct (it rounds a
- * little differently, and the margin keeps noise from flipping choices). The loser is freed;
- * on a failed run both are and the error is set. */
+ * kernels want nChw16c where the direct ones often choose channels-last. Winograd must be 10%
+ * faster to replace direct (it rounds a little differently, and the margin keeps noise from
+ * flipping choices). The loser is freed; on a failed run both are and the error is set. */
 static pl_status choose_algorithm(pl_xrun *r, pl_dnnl_prim *d, pl_dnnl_prim *wg, const dnnl_memory_desc_t *xmd,
                                   void *x, const pl_tensor *b, pl_dnnl_prim **out) {
     *out = d;
